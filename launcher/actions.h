@@ -1,0 +1,18 @@
+// The actions of ckpt-run, one file each.
+#pragma once
+#include <string>
+
+#include "cli.h"
+
+namespace ckpt {
+
+int run_launch(const Options& o);          // launch.cpp
+int run_checkpoint(const Options& o);      // checkpoint_request.cpp
+int run_inspect(const Options& o);         // inspect.cpp
+int run_check(const Options& o);           // check.cpp
+int run_restore(const Options& o, char** argv);  // restore/restore.cpp
+
+std::string absolute_path(const std::string& p);
+bool make_dirs(const std::string& path, std::string& err);
+
+}  // namespace ckpt

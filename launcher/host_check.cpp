@@ -1,0 +1,129 @@
+#include "host_check.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "common/cpu_features.h"
+#include "common/xxhash64.h"
+#include "program_check.h"
+
+namespace ckpt {
+
+namespace {
+
+bool hash_whole_file(const std::string& path, uint64_t& out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  Xxh64 h;
+  std::vector<char> buf(1 << 20);
+  while (f) {
+    f.read(buf.data(), std::streamsize(buf.size()));
+    h.update(buf.data(), size_t(f.gcount()));
+  }
+  if (f.bad()) return false;
+  out = h.digest();
+  return true;
+}
+
+int64_t mtime_ns(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
+
+// A file the image maps or reads must be the one it saw. Files with a
+// content hash may have moved to another inode (another host, a copy): the
+// hash decides. Others must keep size, mtime and inode.
+std::string file_problem(const FileRef& f) {
+  struct stat st;
+  if (stat(f.path.c_str(), &st) != 0) return f.path + ": " + strerror(errno);
+  bool same_identity = uint64_t(st.st_dev) == f.dev && uint64_t(st.st_ino) == f.ino &&
+                       uint64_t(st.st_size) == f.size && mtime_ns(st) == f.mtime_ns;
+  if (same_identity) return "";
+  if (f.hashed) {
+    uint64_t h;
+    if (uint64_t(st.st_size) == f.size && hash_whole_file(f.path, h) && h == f.content_hash) return "";
+    return f.path + " changed since the checkpoint (content differs)";
+  }
+  if (uint64_t(st.st_size) != f.size)
+    return f.path + " changed since the checkpoint (size " + std::to_string(st.st_size) + ", was " +
+           std::to_string(f.size) + ")";
+  if (mtime_ns(st) != f.mtime_ns) return f.path + " changed since the checkpoint (modification time differs)";
+  return f.path + " was replaced since the checkpoint (different inode)";
+}
+
+}  // namespace
+
+HostVdso read_host_vdso() {
+  HostVdso v;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long long s, e;
+    if (sscanf(line.c_str(), "%llx-%llx", &s, &e) != 2) continue;
+    if (line.find("[vvar]") != std::string::npos) { v.vvar_start = s; v.vvar_end = e; }
+    else if (line.find("[vvar_vclock]") != std::string::npos) { v.vclock_start = s; v.vclock_end = e; }
+    else if (line.find("[vdso]") != std::string::npos) {
+      v.vdso_start = s;
+      v.vdso_end = e;
+      v.hash = xxh64(reinterpret_cast<const void*>(s), e - s);
+    }
+  }
+  return v;
+}
+
+std::vector<std::string> host_problems(const ImageReader& img, const std::string& library_path) {
+  std::vector<std::string> out;
+  const ckpt_file_header& h = img.header();
+  const ProcessState& st = img.state();
+
+  if (strncmp(h.uts_machine, "x86_64", sizeof h.uts_machine) != 0)
+    out.push_back(std::string("image is for ") + h.uts_machine + ", this host is x86_64");
+  for (const std::string& p : cpu_incompatibilities(h.cpu, read_cpu_features())) out.push_back("CPU: " + p);
+
+  std::vector<uint8_t> id;
+  if (library_path.empty() || !read_build_id(library_path, id))
+    out.push_back("cannot read the build id of libckpt.so (" + library_path + ")");
+  else if (id.size() != h.build_id_len || memcmp(id.data(), h.build_id, id.size()) != 0)
+    out.push_back("image was written by libckpt build " + hex_string(h.build_id, h.build_id_len) +
+                  ", this ckpt-run uses build " + hex_string(id.data(), id.size()));
+
+  const VdsoLayout& iv = st.vdso;
+  HostVdso hv = read_host_vdso();
+  if (iv.vdso_start) {
+    if (!hv.vdso_start) {
+      out.push_back("this host has no vdso; the image's process used one");
+    } else {
+      auto len = [](uint64_t a, uint64_t b) { return b - a; };
+      bool same_layout = len(iv.vvar_start, iv.vvar_end) == len(hv.vvar_start, hv.vvar_end) &&
+                         len(iv.vclock_start, iv.vclock_end) == len(hv.vclock_start, hv.vclock_end) &&
+                         len(iv.vdso_start, iv.vdso_end) == len(hv.vdso_start, hv.vdso_end) &&
+                         iv.vdso_start - iv.vvar_start == hv.vdso_start - hv.vvar_start &&
+                         (!iv.vclock_start || iv.vclock_start - iv.vvar_start == hv.vclock_start - hv.vvar_start);
+      if (!same_layout)
+        out.push_back("vdso/vvar layout differs from this kernel's (image kernel " + std::string(h.uts_release) + ")");
+      else if (iv.vdso_hash != hv.hash)
+        out.push_back("vdso contents differ (image kernel " + std::string(h.uts_release) +
+                      "): the application holds pointers into the old vdso");
+    }
+  }
+
+  // Files: every mapped file; open files unless opened for writing (those are
+  // expected to change and are reopened at their offset).
+  std::set<int32_t> needed;
+  for (const Region& r : st.regions)
+    if (r.file >= 0) needed.insert(r.file);
+  if (st.exe_file >= 0) needed.insert(st.exe_file);
+  for (const FdState& d : st.fds)
+    if (d.file >= 0 && d.kind == FdKind::RegularFile && (d.flags & 3) == 0) needed.insert(d.file);
+  for (int32_t i : needed) {
+    const FileRef& f = st.files[size_t(i)];
+    if (f.deleted) continue;
+    std::string p = file_problem(f);
+    if (!p.empty()) out.push_back(p);
+  }
+  if (access(st.cwd.c_str(), X_OK) != 0) out.push_back("working directory " + st.cwd + ": " + strerror(errno));
+  return out;
+}
+
+}  // namespace ckpt

@@ -1,0 +1,21 @@
+// Can this host restore an image? The same checks serve --check and
+// --restore: CPU features and xsave size, libckpt build, vdso contents and
+// layout, and the files the image depends on.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "image/image_reader.h"
+
+namespace ckpt {
+
+struct HostVdso {
+  uint64_t vvar_start = 0, vvar_end = 0, vclock_start = 0, vclock_end = 0, vdso_start = 0, vdso_end = 0;
+  uint64_t hash = 0;
+};
+HostVdso read_host_vdso();
+
+// Every reason the image cannot be restored here, each naming what differs.
+std::vector<std::string> host_problems(const ImageReader& img, const std::string& library_path);
+
+}  // namespace ckpt

@@ -1,0 +1,89 @@
+// ckpt-run PROGRAM: checks that libckpt can run inside PROGRAM, sets up the
+// environment libckpt reads (runtime/config.h) and execs PROGRAM, so the
+// application keeps ckpt-run's pid and its exit status is ckpt-run's.
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "actions.h"
+#include "program_check.h"
+
+namespace ckpt {
+
+std::string absolute_path(const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) return p;
+  return std::string(cwd) + "/" + p;
+}
+
+bool make_dirs(const std::string& path, std::string& err) {
+  for (size_t i = 1; i <= path.size(); i++) {
+    if (i < path.size() && path[i] != '/') continue;
+    std::string part = path.substr(0, i);
+    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+      err = "cannot create " + part + ": " + strerror(errno);
+      return false;
+    }
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    err = path + " is not a directory";
+    return false;
+  }
+  return true;
+}
+
+int run_launch(const Options& o) {
+  std::string program = resolve_program(o.program[0]);
+  if (program.empty()) {
+    fprintf(stderr, "ckpt-run: %s: command not found\n", o.program[0].c_str());
+    return 127;
+  }
+  std::string why = why_unsupported(program);
+  if (!why.empty()) {
+    fprintf(stderr, "ckpt-run: refusing to run %s: %s\n", o.program[0].c_str(), why.c_str());
+    return kExitUsage;
+  }
+  std::string lib = find_library();
+  if (lib.empty()) {
+    fprintf(stderr, "ckpt-run: cannot find libckpt.so next to ckpt-run (set CKPT_LIBRARY)\n");
+    return kExitUsage;
+  }
+  std::string images = absolute_path(o.images_dir.empty() ? "ckpt-images" : o.images_dir);
+  std::string err;
+  if (!make_dirs(images, err)) {
+    fprintf(stderr, "ckpt-run: --images: %s\n", err.c_str());
+    return kExitUsage;
+  }
+  const char* old_preload = getenv("LD_PRELOAD");
+  std::string preload = lib + (old_preload && *old_preload ? std::string(" ") + old_preload : "");
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  setenv("CKPT_IMAGES", images.c_str(), 1);
+  if (!o.pid_file.empty()) {
+    std::string pf = absolute_path(o.pid_file);
+    unlink(pf.c_str());  // a stale file must not be mistaken for readiness
+    setenv("CKPT_PID_FILE", pf.c_str(), 1);
+  } else {
+    unsetenv("CKPT_PID_FILE");
+  }
+  if (o.ckpt_signal) setenv("CKPT_SIGNAL", std::to_string(o.ckpt_signal).c_str(), 1);
+  if (o.thaw_signal) setenv("CKPT_THAW_SIGNAL", std::to_string(o.thaw_signal).c_str(), 1);
+  if (o.exit_after_checkpoint) setenv("CKPT_EXIT_AFTER_CHECKPOINT", "1", 1);
+  if (o.verbose) setenv("CKPT_VERBOSE", "1", 1);
+
+  std::vector<char*> argv;
+  for (const std::string& a : o.program) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(program.c_str(), argv.data());
+  fprintf(stderr, "ckpt-run: cannot execute %s: %s\n", program.c_str(), strerror(errno));
+  return errno == ENOENT ? 127 : 126;
+}
+
+}  // namespace ckpt

@@ -1,0 +1,46 @@
+// Re-creating the image's memory in the process being restored.
+//
+// Each region is mapped at its own address when that is free; where the
+// launcher itself sits, it is prepared at a free address instead and the
+// restorer moves it into place (mremap keeps contents, protections and
+// flags). Pages are decompressed straight into their final mapping after a
+// MADV_POPULATE_WRITE of each run (one cheap call instead of a fault per page).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "address_space.h"
+#include "image/image_reader.h"
+#include "restorer/restorer_plan.h"
+
+namespace ckpt {
+
+struct RegionPlacement {
+  const Region* region;
+  uint64_t at;  // where it is mapped now
+};
+
+class MemoryRestorer {
+ public:
+  MemoryRestorer(const ImageReader& image, FreeSpace& space) : image_(image), space_(space) {}
+  void map_regions();
+  void fill_pages();
+  void apply_region_flags(std::vector<std::string>& warnings);
+
+  std::vector<ckpt_plan_move> moves() const;
+  // Address ranges this restore placed (they survive the launcher's teardown).
+  std::vector<std::pair<uint64_t, uint64_t>> owned() const;
+  uint64_t pages_written() const { return pages_written_; }
+
+ private:
+  const RegionPlacement& placement_for(uint64_t addr) const;
+  void map_one(const Region& r);
+
+  const ImageReader& image_;
+  FreeSpace& space_;
+  std::vector<RegionPlacement> placed_;  // sorted by region start
+  uint64_t pages_written_ = 0;
+};
+
+}  // namespace ckpt

@@ -1,0 +1,273 @@
+// ckpt-run --restore IMAGE.
+//
+//   ckpt-run (parent)                      restored process (child)
+//   validate the image completely
+//   check the host (CPU, vdso, files)
+//   create the child with the image's pid ---> cwd, umask, fds at temporary numbers
+//                                              map regions, decompress pages
+//                                              limits, plan, jump to the restorer
+//                                              (restorer: see restorer/restorer.c)
+//   wait for "ready" (or an error message) <--- ready byte / error text on pipes
+//   write --pid-file, forward signals,
+//   exit with the application's status
+//
+// Nothing in the address space changes before the image passed every
+// check; a failure in the child ends the child, never a half-restored
+// process left running.
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "actions.h"
+#include "files.h"
+#include "host_check.h"
+#include "memory.h"
+#include "plan.h"
+#include "program_check.h"
+
+namespace ckpt {
+
+namespace {
+
+pid_t g_child = 0;
+
+double since_ms(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The launcher must not share the image's layout (setarch -R, gdb): with
+// ASLR off both would sit at the same addresses every time.
+void reexec_if_aslr_disabled(char** argv) {
+  int pers = personality(0xffffffff);
+  if (pers == -1 || !(pers & ADDR_NO_RANDOMIZE) || getenv("CKPT_ASLR_REEXEC")) return;
+  personality(pers & ~ADDR_NO_RANDOMIZE);
+  setenv("CKPT_ASLR_REEXEC", "1", 1);
+  execv("/proc/self/exe", argv);
+  personality(pers);  // exec failed: carry on, collisions are still handled
+}
+
+bool has_capability(int cap) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("CapEff:", 0) == 0) return (strtoull(line.c_str() + 7, nullptr, 16) >> cap) & 1;
+  return false;
+}
+
+std::string process_name(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+  std::string s;
+  std::getline(f, s);
+  return s.empty() ? "?" : s;
+}
+
+bool id_in_use(pid_t id) { return access(("/proc/" + std::to_string(id)).c_str(), F_OK) == 0; }
+
+// Creates the process that becomes the restored application, with the
+// image's pid when `want` is nonzero. Returns like fork().
+pid_t spawn(pid_t want) {
+  struct clone_args a;
+  memset(&a, 0, sizeof a);
+  a.exit_signal = SIGCHLD;
+  pid_t tid[1] = {want};
+  if (want) {
+    a.set_tid = uint64_t(tid);
+    a.set_tid_size = 1;
+  }
+  return pid_t(syscall(SYS_clone3, &a, sizeof a));
+}
+
+void forward_signal(int sig, siginfo_t* info, void*) {
+  // Signals the terminal sends (Ctrl-C) reach the child directly: it is in
+  // our process group. Forward only those sent to ckpt-run by someone else.
+  if (info && info->si_code == SI_KERNEL) return;
+  if (g_child > 0) kill(g_child, sig);
+}
+
+void write_pid_file(const std::string& path, pid_t pid) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f) != 0 || rename(tmp.c_str(), path.c_str()) != 0)
+    fprintf(stderr, "ckpt-run: cannot write the pid file %s: %s\n", path.c_str(), strerror(errno));
+}
+
+void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
+  static const char* names[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+                                "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"};
+  for (const Rlimit& r : st.rlimits) {
+    struct rlimit cur;
+    if (getrlimit(r.resource, &cur) == 0 && cur.rlim_cur == r.cur && cur.rlim_max == r.max) continue;
+    struct rlimit want = {r.cur, r.max};
+    if (setrlimit(r.resource, &want) != 0) {
+      // Raising a hard limit needs CAP_SYS_RESOURCE: keep ours, within the image's soft limit.
+      struct rlimit fallback = {std::min<rlim_t>(r.cur, cur.rlim_max), cur.rlim_max};
+      setrlimit(r.resource, &fallback);
+      warnings.push_back(std::string("cannot set RLIMIT_") + (r.resource < 16 ? names[r.resource] : "?") +
+                         " as saved: " + strerror(errno));
+    }
+  }
+}
+
+// Runs in the child: prepares everything, then hands over to the restorer.
+[[noreturn]] void child_main(const ImageReader& img, const Options& o, int ready_fd, int error_fd, uint32_t identity) {
+  const ProcessState& st = img.state();
+  try {
+    prctl(PR_SET_PDEATHSIG, 0);
+    std::vector<std::string> warnings;
+    if (chdir(st.cwd.c_str()) != 0) throw RestoreError("cannot enter the working directory " + st.cwd + ": " + strerror(errno));
+    umask(st.umask);
+    FdPlan fds = prepare_fds(st, warnings);
+    FreeSpace space;
+    MemoryRestorer memory(img, space);
+    auto t0 = std::chrono::steady_clock::now();
+    memory.map_regions();
+    memory.fill_pages();
+    memory.apply_region_flags(warnings);
+    if (o.verbose)
+      fprintf(stderr, "ckpt-run: %llu pages in place in %.1f ms\n", (unsigned long long)memory.pages_written(),
+              since_ms(t0));
+    set_limits(st, warnings);
+    for (const std::string& w : warnings) fprintf(stderr, "ckpt-run: warning: %s\n", w.c_str());
+    ready_fd = move_above(ready_fd, fds.temp_base);
+    error_fd = move_above(error_fd, fds.temp_base);
+    RestoreContext c{&img, &memory, &fds, &space, ready_fd, error_fd, identity, int32_t(getpid()),
+                     o.images_dir.empty() ? "" : absolute_path(o.images_dir), absolute_path(o.target), o.verbose};
+    enter_restorer(c);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (write(error_fd, msg.data(), msg.size()) < 0) {}
+  }
+  _exit(kExitFailure);
+}
+
+int wait_for_application(pid_t child) {
+  for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH}) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = forward_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigaction(sig, &sa, nullptr);
+  }
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) return kExitFailure;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  int sig = WTERMSIG(status);
+  // Die the same way, so that our caller sees what the application did.
+  struct rlimit no_core = {0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  signal(sig, SIG_DFL);
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, sig);
+  sigprocmask(SIG_UNBLOCK, &s, nullptr);
+  raise(sig);
+  return 128 + sig;
+}
+
+}  // namespace
+
+int run_restore(const Options& o, char** argv) {
+  reexec_if_aslr_disabled(argv);
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<ImageReader> img;
+  try {
+    img = std::make_unique<ImageReader>(o.target);
+    img->verify_pages();
+  } catch (const std::exception& e) {
+    fprintf(stderr, "ckpt-run: cannot restore: %s\n", e.what());
+    return kExitFailure;
+  }
+  const ProcessState& st = img->state();
+  auto problems = host_problems(*img, find_library());
+  if (!problems.empty()) {
+    fprintf(stderr, "ckpt-run: cannot restore %s on this host:\n", o.target.c_str());
+    for (const std::string& p : problems) fprintf(stderr, "  - %s\n", p.c_str());
+    return kExitFailure;
+  }
+  if (geteuid() != 0 && (geteuid() != st.creds.euid || getuid() != st.creds.ruid)) {
+    fprintf(stderr, "ckpt-run: cannot restore: the image belongs to uid %u; restore it as that user or as root\n",
+            st.creds.ruid);
+    return kExitFailure;
+  }
+
+  // Identity: the original pid and tids where the kernel lets us have them.
+  uint32_t identity = CKPT_IDENTITY_SAME_PID;
+  bool can_set_tid = has_capability(21 /* CAP_SYS_ADMIN */) || has_capability(40 /* CAP_CHECKPOINT_RESTORE */);
+  std::string identity_problem;
+  if (!can_set_tid) identity_problem = "restoring the original pid needs root or CAP_CHECKPOINT_RESTORE";
+  for (const ThreadState& t : st.threads)
+    if (identity_problem.empty() && id_in_use(t.tid))
+      identity_problem = (t.tid == st.pid ? "pid " : "thread id ") + std::to_string(t.tid) + " is in use by " +
+                         process_name(t.tid) + " (a killed process's pid can stay taken until it is reaped)";
+  if (!identity_problem.empty()) {
+    if (!o.new_pid) {
+      fprintf(stderr, "ckpt-run: cannot restore: %s; use --new-pid to restore under a new pid\n",
+              identity_problem.c_str());
+      return kExitFailure;
+    }
+    identity = CKPT_IDENTITY_NEW_PID;
+  }
+
+  int ready[2], error[2];
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(error, O_CLOEXEC) != 0) {
+    fprintf(stderr, "ckpt-run: cannot create pipes: %s\n", strerror(errno));
+    return kExitFailure;
+  }
+  fflush(nullptr);
+  pid_t child = spawn(identity == CKPT_IDENTITY_SAME_PID ? st.pid : 0);
+  if (child < 0) {
+    fprintf(stderr, "ckpt-run: cannot create the process (pid %d): %s\n", st.pid, strerror(errno));
+    return kExitFailure;
+  }
+  if (child == 0) {
+    close(ready[0]);
+    close(error[0]);
+    child_main(*img, o, ready[1], error[1], identity);
+  }
+  g_child = child;
+  close(ready[1]);
+  close(error[1]);
+  char byte = 0;
+  ssize_t n;
+  while ((n = read(ready[0], &byte, 1)) < 0 && errno == EINTR) {}
+  close(ready[0]);
+  if (n != 1) {
+    std::string msg;
+    char buf[1024];
+    ssize_t k;
+    while ((k = read(error[0], buf, sizeof buf)) > 0) msg.append(buf, size_t(k));
+    int status;
+    waitpid(child, &status, 0);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    if (msg.empty())
+      msg = WIFSIGNALED(status) ? std::string("the process died with signal ") + strsignal(WTERMSIG(status))
+                                : "the process exited with status " + std::to_string(WEXITSTATUS(status));
+    fprintf(stderr, "ckpt-run: restore of %s failed: %s\n", o.target.c_str(), msg.c_str());
+    return kExitFailure;
+  }
+  close(error[0]);
+  if (o.verbose)
+    fprintf(stderr, "ckpt-run: restored pid %d from %s in %.1f ms\n", child, o.target.c_str(), since_ms(t0));
+  if (!o.pid_file.empty()) write_pid_file(absolute_path(o.pid_file), child);
+  img.reset();
+  return wait_for_application(child);
+}
+
+}  // namespace ckpt

@@ -1,0 +1,123 @@
+/* The restore plan: everything the freestanding restorer does, prepared by
+ * ckpt-run (launcher/restore/) as plain data in the restorer's hole.
+ *
+ * Addresses are absolute; the arrays live in the same hole. The restorer
+ * trusts the plan: ckpt-run validated the image and computed every range. */
+#ifndef CKPT_RESTORER_PLAN_H
+#define CKPT_RESTORER_PLAN_H
+
+#include <stdint.h>
+
+#include "common/restore_info.h"
+
+#define CKPT_PLAN_MAGIC 0x4e414c5052544b43ull /* "CKTRPLAN" */
+
+/* Exit status of a restore that failed inside the restorer (after ckpt-run
+ * handed over): the message is on the error pipe. */
+#define CKPT_RESTORER_EXIT 121
+
+struct ckpt_plan_range {
+  uint64_t start, len;
+};
+
+struct ckpt_plan_move {  /* a region prepared at `from`, moved to `to` */
+  uint64_t from, to, len;
+};
+
+struct ckpt_plan_fd {    /* dup3(from, to), then `from` is closed */
+  int32_t from, to;
+  int32_t cloexec;
+  int32_t reserved;
+};
+
+struct ckpt_plan_sigaction {
+  int32_t signo, reserved;
+  uint64_t handler, flags, restorer, mask;
+};
+
+struct ckpt_plan_resume {  /* same layout as ckpt::ResumeContext */
+  uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip;
+  uint32_t mxcsr, fpu_cw;
+};
+
+struct ckpt_plan_thread {
+  int32_t tid;             /* set_tid for clone3 (the main thread's is the process's) */
+  int32_t is_main;
+  uint64_t fs_base;
+  uint64_t sigmask;        /* mask while it finishes inside libckpt's handler */
+  uint64_t altstack_sp, altstack_size;
+  int32_t altstack_flags, reserved;
+  uint64_t robust_list, robust_list_len;
+  uint64_t clear_child_tid;
+  uint64_t rseq_area;
+  uint32_t rseq_len, rseq_sig;
+  char name[16];
+  uint64_t affinity[16];
+  uint32_t affinity_words, reserved2;
+  struct ckpt_plan_resume resume;
+  uint64_t stack_top;      /* restorer stack for this thread */
+};
+
+/* The kernel's struct prctl_mm_map (PR_SET_MM_MAP). */
+struct ckpt_prctl_mm_map {
+  uint64_t start_code, end_code, start_data, end_data;
+  uint64_t start_brk, brk, start_stack;
+  uint64_t arg_start, arg_end, env_start, env_end;
+  uint64_t auxv;
+  uint32_t auxv_size;
+  uint32_t exe_fd;
+};
+
+struct ckpt_plan_creds {
+  uint32_t ruid, euid, suid, rgid, egid, sgid;
+  uint32_t ngroups, set_ids;  /* set_ids: 0 keeps the caller's (it equals the image's) */
+  uint64_t groups;            /* address of uint32_t[ngroups] */
+  uint64_t cap_effective, cap_permitted, cap_inheritable;
+  uint32_t set_caps, reserved;
+};
+
+struct ckpt_plan {
+  uint64_t magic;
+  uint64_t hole_start, hole_len;
+
+  /* 1. tear down the launcher */
+  uint64_t launcher_rseq_area;
+  uint32_t launcher_rseq_len, launcher_rseq_sig;
+  uint32_t nunmaps, nmoves;
+  uint64_t unmaps;           /* struct ckpt_plan_range[nunmaps] */
+  uint64_t moves;            /* struct ckpt_plan_move[nmoves] */
+
+  /* 2. vdso/vvar: the current parts move by the same distance */
+  struct ckpt_plan_range vdso_parts[3];
+  uint32_t nvdso_parts, reserved0;
+  uint64_t vdso_target;      /* new start of the first part; 0: leave */
+  uint64_t vdso_detour;      /* free address for a two-step move; 0: direct */
+
+  /* 3. process state */
+  struct ckpt_prctl_mm_map mm;
+  int32_t set_mm;            /* 0: PR_SET_MM_MAP not attempted */
+  uint32_t personality;
+  uint32_t nfds, nkeep;
+  uint64_t fds;              /* struct ckpt_plan_fd[nfds] */
+  uint64_t keep;             /* int32_t[nkeep]: descriptors that stay open */
+  int32_t close_below;       /* close every other descriptor below this */
+  int32_t exe_fd;            /* closed after PR_SET_MM_MAP (-1: none) */
+  uint32_t nsigactions, reserved1;
+  uint64_t sigactions;       /* struct ckpt_plan_sigaction[nsigactions] */
+  struct ckpt_plan_creds creds;
+
+  /* 4. threads */
+  uint32_t nthreads, reserved2;
+  uint64_t threads;          /* struct ckpt_plan_thread[nthreads], main first */
+
+  /* reporting */
+  int32_t ready_fd, error_fd;  /* pipes to the waiting ckpt-run */
+
+  /* synchronisation (futex words) */
+  uint32_t threads_ready;
+  uint32_t go;
+
+  struct ckpt_restore_info info;  /* handed to libckpt */
+};
+
+#endif

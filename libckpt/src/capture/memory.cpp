@@ -1,0 +1,299 @@
+#include "memory.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "common/proc_maps.h"
+#include "common/raw_syscall.h"
+#include "common/xxhash64.h"
+#include "file_table.h"
+#include "page_scan.h"
+#include "runtime/arena.h"
+
+namespace ckpt {
+
+namespace {
+
+constexpr uint64_t kPage = CKPT_PAGE_SIZE;
+// /proc/self/smaps is read into one reservation so that no allocation (and
+// so no change to the mappings) happens while the kernel produces it. Pages
+// are only touched as they are filled: 65530 mappings need about 80 MiB.
+constexpr size_t kSmapsReserve = 256u << 20;
+
+bool starts_with(const std::string& s, const char* p) { return s.compare(0, strlen(p), p) == 0; }
+bool ends_with(const std::string& s, const char* p) {
+  size_t n = strlen(p);
+  return s.size() >= n && s.compare(s.size() - n, n, p) == 0;
+}
+
+struct ParseCtx {
+  ProcessState* st;
+  FileTable* files;
+  MemoryCapture* mc;
+  const std::vector<AddressRange>* exclude;
+  Msg* err;
+  bool failed = false;
+};
+
+void add_pieces(ParseCtx& c, const Region& r, bool read_all) {
+  // Cut libckpt's own memory out (the kernel may have merged it with a neighbour).
+  uint64_t pos = r.start;
+  auto emit = [&](uint64_t s, uint64_t e) {
+    if (s >= e) return;
+    Region piece = r;
+    piece.start = s;
+    piece.end = e;
+    if (piece.file >= 0) piece.offset = r.offset + (s - r.start);
+    c.st->regions.push_back(std::move(piece));
+    c.mc->read_all.push_back(read_all);
+  };
+  for (const AddressRange& x : *c.exclude) {
+    if (x.end <= pos || x.start >= r.end) continue;
+    emit(pos, std::max(pos, x.start));
+    pos = std::max(pos, x.end);
+  }
+  emit(pos, r.end);
+}
+
+void on_mapping(const MapsEntry& e, void* vctx) {
+  ParseCtx& c = *static_cast<ParseCtx*>(vctx);
+  if (c.failed) return;
+  std::string name(e.name, e.name_len);
+  Region r;
+  r.start = e.start;
+  r.end = e.end;
+  r.prot = e.prot;
+  r.offset = e.offset;
+  r.name = name;
+  r.vmflags = e.vmflags;
+  VdsoLayout& v = c.st->vdso;
+  bool read_all = false;
+
+  if (name == "[vdso]" || name == "[vvar]" || name == "[vvar_vclock]" || name == "[vsyscall]") {
+    r.kind = name == "[vdso]" ? RegionKind::Vdso : name == "[vvar]" ? RegionKind::Vvar
+             : name == "[vvar_vclock]" ? RegionKind::VvarVclock : RegionKind::Vsyscall;
+    if (r.kind == RegionKind::Vdso) {
+      v.vdso_start = e.start;
+      v.vdso_end = e.end;
+      v.vdso_hash = xxh64(reinterpret_cast<const void*>(e.start), e.end - e.start);
+    } else if (r.kind == RegionKind::Vvar) {
+      v.vvar_start = e.start;
+      v.vvar_end = e.end;
+    } else if (r.kind == RegionKind::VvarVclock) {
+      v.vclock_start = e.start;
+      v.vclock_end = e.end;
+    }
+    c.st->regions.push_back(std::move(r));
+    c.mc->read_all.push_back(false);
+    return;
+  }
+  if (e.vmflags & kVmIo) {
+    *c.err << "cannot checkpoint the device mapping " << name.c_str() << " at " << Hex{e.start}
+           << " (VM_IO/VM_PFNMAP memory belongs to a driver)";
+    c.failed = true;
+    return;
+  }
+  if (e.vmflags & kVmHugetlb) {
+    *c.err << "cannot checkpoint the hugetlb mapping " << name.c_str() << " at " << Hex{e.start};
+    c.failed = true;
+    return;
+  }
+  bool anonymous = e.inode == 0 || name.empty() || name[0] == '[';
+  bool shmem_object = e.dev_major == 0 && (starts_with(name, "/memfd:") || starts_with(name, "/dev/zero") ||
+                                           starts_with(name, "/SYSV") || starts_with(name, "/dev/shm/"));
+  if (starts_with(name, "/SYSV")) {
+    *c.err << "cannot checkpoint SysV shared memory attached at " << Hex{e.start} << " (not supported yet)";
+    c.failed = true;
+    return;
+  }
+  if (anonymous) {
+    r.kind = e.shared ? RegionKind::SharedAnon : RegionKind::Anonymous;
+    r.pages_saved = true;
+  } else if (shmem_object && (e.shared || ends_with(name, " (deleted)"))) {
+    // memfd and /dev/zero objects: their pages are the content.
+    r.kind = e.shared ? RegionKind::SharedAnon : RegionKind::Anonymous;
+    r.pages_saved = true;
+    read_all = !e.shared;  // a private copy: unmodified pages come from the object
+  } else if (starts_with(name, "/dev/") && !starts_with(name, "/dev/shm/")) {
+    *c.err << "cannot checkpoint the device mapping " << name.c_str() << " at " << Hex{e.start};
+    c.failed = true;
+    return;
+  } else {
+    int fi = ends_with(name, " (deleted)")
+                 ? -1
+                 : c.files->add_mapped(name, makedev(e.dev_major, e.dev_minor), e.inode, (e.prot & PROT_EXEC) != 0);
+    if (fi < 0) {
+      // Deleted or replaced since it was mapped: the file cannot be re-mapped,
+      // so the image carries every page.
+      r.kind = e.shared ? RegionKind::SharedAnon : RegionKind::Anonymous;
+      r.pages_saved = true;
+      read_all = true;
+    } else {
+      r.file = fi;
+      r.kind = e.shared ? RegionKind::FileShared : RegionKind::FilePrivate;
+      r.pages_saved = !e.shared;
+    }
+  }
+  add_pieces(c, r, read_all);
+}
+
+// --- page writing ---------------------------------------------------------
+
+struct PageCtx {
+  ImageWriter* w;
+  const Region* region;
+  bool skip_zero;
+  bool readable;
+  int mem_fd = -1;
+  unsigned char* bounce = nullptr;
+  size_t bounce_size = 0;
+  Msg* err;
+};
+
+// Emits [addr, addr + n pages) whose bytes are at `src`, dropping zero pages
+// of anonymous memory (a fresh mapping is zero already).
+bool emit_pages(PageCtx& c, uint64_t addr, const unsigned char* src, uint64_t npages) {
+  if (!c.skip_zero) return c.w->add_data(addr, src, uint32_t(npages));
+  uint64_t i = 0;
+  while (i < npages) {
+    while (i < npages && page_is_zero(src + i * kPage)) i++;
+    uint64_t s = i;
+    while (i < npages && !page_is_zero(src + i * kPage)) i++;
+    if (i > s && !c.w->add_data(addr + s * kPage, src + s * kPage, uint32_t(i - s))) return false;
+  }
+  return true;
+}
+
+bool save_range(uint64_t start, uint64_t end, uint64_t categories, void* vctx) {
+  PageCtx& c = *static_cast<PageCtx*>(vctx);
+  if ((categories & kPagePfnZero) && c.skip_zero) return true;
+  if (c.readable) {
+    // Compress straight from the application's memory (it is frozen).
+    for (uint64_t a = start; a < end;) {
+      uint64_t n = std::min<uint64_t>((end - a) / kPage, 1u << 16);
+      if (!emit_pages(c, a, reinterpret_cast<const unsigned char*>(a), n)) return false;
+      a += n * kPage;
+    }
+    return true;
+  }
+  // Not readable (PROT_NONE, write-only): /proc/self/mem reads past protections.
+  if (c.mem_fd < 0) {
+    long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/mem"), O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+      *c.err << "cannot open /proc/self/mem: " << errno_name(int(-fd));
+      return false;
+    }
+    c.mem_fd = int(fd);
+  }
+  for (uint64_t a = start; a < end;) {
+    size_t len = size_t(std::min<uint64_t>(end - a, c.bounce_size));
+    long r = ckpt_syscall4(CKPT_NR_pread64, c.mem_fd, long(c.bounce), long(len), long(a));
+    if (r != long(len)) {
+      *c.err << "cannot read memory at " << Hex{a} << " in " << c.region->name.c_str();
+      return false;
+    }
+    if (!emit_pages(c, a, c.bounce, len / kPage)) return false;
+    a += len;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool page_is_zero(const void* page) {
+  auto p = static_cast<const uint64_t*>(page);
+  for (size_t i = 0; i < kPage / 8; i += 8) {
+    if (p[i] | p[i + 1] | p[i + 2] | p[i + 3] | p[i + 4] | p[i + 5] | p[i + 6] | p[i + 7]) return false;
+  }
+  return true;
+}
+
+bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
+                     const std::vector<AddressRange>& exclude_in, Msg& err) {
+  long buf = ckpt_syscall6(CKPT_NR_mmap, 0, kSmapsReserve, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (CKPT_IS_ERR(buf)) {
+    err << "cannot reserve memory to read /proc/self/smaps: " << errno_name(int(-buf));
+    return false;
+  }
+  auto text = reinterpret_cast<char*>(buf);
+  size_t len = 0;
+  bool ok = true;
+  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/smaps"), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    err << "cannot open /proc/self/smaps: " << errno_name(int(-fd));
+    ok = false;
+  }
+  while (ok) {
+    long r = ckpt_syscall3(CKPT_NR_read, fd, long(text + len), long(kSmapsReserve - len));
+    if (r == -4) continue;
+    if (r < 0) {
+      err << "cannot read /proc/self/smaps: " << errno_name(int(-r));
+      ok = false;
+    }
+    if (r <= 0) break;
+    len += size_t(r);
+    if (len == kSmapsReserve) {
+      err << "/proc/self/smaps is larger than " << uint64_t(kSmapsReserve >> 20) << " MiB";
+      ok = false;
+    }
+  }
+  if (fd >= 0) ckpt_syscall1(CKPT_NR_close, fd);
+  if (ok) {
+    // Everything libckpt holds right now is excluded, the smaps buffer included.
+    std::vector<AddressRange> exclude = exclude_in;
+    exclude.push_back({uint64_t(buf), uint64_t(buf) + kSmapsReserve});
+    arena::Range ranges[4096];
+    size_t n = arena::ranges(ranges, 4096);
+    for (size_t i = 0; i < n; i++) exclude.push_back({ranges[i].start, ranges[i].end});
+    std::sort(exclude.begin(), exclude.end(), [](const AddressRange& a, const AddressRange& b) { return a.start < b.start; });
+    ParseCtx c{&st, &files, &mc, &exclude, &err};
+    if (!parse_maps(text, len, on_mapping, &c)) {
+      err << "cannot parse /proc/self/smaps";
+      ok = false;
+    }
+    if (c.failed) ok = false;
+  }
+  ckpt_syscall2(CKPT_NR_munmap, buf, kSmapsReserve);
+  return ok;
+}
+
+bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w, Msg& err) {
+  PageScanner scanner;
+  if (!scanner.ok()) {
+    err << "cannot open /proc/self/pagemap: " << errno_name(scanner.error());
+    return false;
+  }
+  PageCtx c{};
+  c.w = &w;
+  c.err = &err;
+  c.bounce_size = 1u << 20;
+  c.bounce = static_cast<unsigned char*>(arena::allocate(c.bounce_size));
+  bool ok = c.bounce != nullptr;
+  for (size_t i = 0; ok && i < st.regions.size(); i++) {
+    const Region& r = st.regions[i];
+    if (!r.pages_saved) continue;
+    c.region = &r;
+    c.skip_zero = r.kind != RegionKind::FilePrivate;
+    c.readable = (r.prot & PROT_READ) != 0;
+    if (mc.read_all[i]) {
+      ok = save_range(r.start, r.end, kPagePresent, &c);
+    } else {
+      ok = scanner.scan(r.start, r.end, r.kind == RegionKind::FilePrivate, save_range, &c);
+      if (!ok && scanner.error())
+        err << "cannot scan the pages of " << r.name.c_str() << " at " << Hex{r.start} << ": "
+            << errno_name(scanner.error());
+    }
+    if (!ok && w.error() && err.size() == 0) err << "cannot write the image: " << w.error_text() << ": " << errno_name(w.error());
+  }
+  if (c.mem_fd >= 0) ckpt_syscall1(CKPT_NR_close, c.mem_fd);
+  arena::release(c.bounce);
+  return ok;
+}
+
+}  // namespace ckpt

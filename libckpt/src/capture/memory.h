@@ -1,0 +1,41 @@
+// Memory: which regions exist and how each is re-created (capture_regions),
+// and the pages an image must carry (write_pages).
+//
+// What is saved and what is re-mapped:
+//   private anonymous (heap, stacks, malloc arenas)  present non-zero pages saved
+//   shared anonymous, memfd, /dev/zero               present pages saved
+//   private file mapping (code, data of libraries)  re-mapped from the file;
+//                                                    pages the process modified saved
+//   shared file mapping                              re-mapped; the file holds the data
+//   a mapped file deleted or replaced since mapping  every page saved, re-created anonymous
+//   vdso / vvar                                      never saved; layout and hash recorded
+//   libckpt's own scratch memory                     excluded
+// Device mappings (VM_IO/VM_PFNMAP) and SysV shared memory make the checkpoint fail.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "common/msg.h"
+#include "image/image_writer.h"
+#include "image/process_state.h"
+
+namespace ckpt {
+
+class FileTable;
+
+struct AddressRange {
+  uint64_t start, end;
+};
+
+// Per-region facts the writer needs that the manifest does not carry.
+struct MemoryCapture {
+  std::vector<uint8_t> read_all;  // save every page, present or not
+};
+
+bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
+                     const std::vector<AddressRange>& exclude, Msg& err);
+bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w, Msg& err);
+
+bool page_is_zero(const void* page);
+
+}  // namespace ckpt

@@ -1,0 +1,132 @@
+#include "process.h"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <string>
+
+#include "common/raw_syscall.h"
+#include "file_table.h"
+#include "procfs.h"
+
+namespace ckpt {
+
+namespace {
+
+std::vector<uint64_t> numbers(const std::string& s, int base) {
+  std::vector<uint64_t> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) i++;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t') j++;
+    if (j > i) out.push_back(parse_u64(s.substr(i, j - i), base));
+    i = j;
+  }
+  return out;
+}
+
+// /proc/self/stat fields, 1-based as in proc(5); the comm field may hold
+// spaces and parentheses, so counting starts after the last ')'.
+bool stat_fields(std::vector<uint64_t>& f) {
+  std::string text;
+  if (!read_proc_file("/proc/self/stat", text)) return false;
+  size_t p = text.rfind(')');
+  if (p == std::string::npos) return false;
+  f.assign(3, 0);  // fields 0 (unused), 1 (pid), 2 (comm)
+  for (uint64_t v : numbers(text.substr(p + 1), 10)) f.push_back(v);  // field 3 (state) parses as 0
+  return f.size() > 51;
+}
+
+}  // namespace
+
+bool capture_process_basics(ProcessState& st, Msg& err) {
+  st.pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
+  st.ppid = int32_t(ckpt_syscall0(CKPT_NR_getppid));
+  st.pgid = int32_t(ckpt_syscall1(CKPT_NR_getpgid, 0));
+  st.sid = int32_t(ckpt_syscall1(CKPT_NR_getsid, 0));
+  read_link("/proc/self/exe", st.exe);
+
+  std::string cmdline;
+  if (read_proc_file("/proc/self/cmdline", cmdline)) {
+    size_t i = 0;
+    while (i < cmdline.size()) {
+      size_t e = cmdline.find('\0', i);
+      if (e == std::string::npos) e = cmdline.size();
+      st.argv.push_back(cmdline.substr(i, e - i));
+      i = e + 1;
+    }
+  }
+
+  char cwd[4096];
+  long n = ckpt_syscall2(CKPT_NR_getcwd, long(cwd), sizeof cwd);
+  if (n <= 0) {
+    err << "cannot read the working directory: " << errno_name(int(-n));
+    return false;
+  }
+  st.cwd = cwd;
+
+  std::string status;
+  if (!read_proc_file("/proc/self/status", status)) {
+    err << "cannot read /proc/self/status";
+    return false;
+  }
+  if (parse_u64(status_field(status, "Seccomp")) != 0) {
+    err << "the process runs under a seccomp filter, which cannot be read from inside it; "
+           "restoring without it would silently drop the sandbox";
+    return false;
+  }
+  st.umask = uint32_t(parse_u64(status_field(status, "Umask"), 8));
+  st.no_new_privs = parse_u64(status_field(status, "NoNewPrivs")) != 0;
+  auto uids = numbers(status_field(status, "Uid"), 10);
+  auto gids = numbers(status_field(status, "Gid"), 10);
+  if (uids.size() != 4 || gids.size() != 4) {
+    err << "cannot parse credentials in /proc/self/status";
+    return false;
+  }
+  Credentials& c = st.creds;
+  c.ruid = uint32_t(uids[0]); c.euid = uint32_t(uids[1]); c.suid = uint32_t(uids[2]); c.fsuid = uint32_t(uids[3]);
+  c.rgid = uint32_t(gids[0]); c.egid = uint32_t(gids[1]); c.sgid = uint32_t(gids[2]); c.fsgid = uint32_t(gids[3]);
+  for (uint64_t g : numbers(status_field(status, "Groups"), 10)) c.groups.push_back(uint32_t(g));
+  c.cap_inheritable = parse_u64(status_field(status, "CapInh"), 16);
+  c.cap_permitted = parse_u64(status_field(status, "CapPrm"), 16);
+  c.cap_effective = parse_u64(status_field(status, "CapEff"), 16);
+
+  for (int r = 0; r < RLIM_NLIMITS; r++) {
+    struct rlimit rl;
+    if (ckpt_syscall4(CKPT_NR_prlimit64, 0, r, 0, long(&rl)) == 0) st.rlimits.push_back({r, rl.rlim_cur, rl.rlim_max});
+  }
+  st.personality = uint32_t(ckpt_syscall1(CKPT_NR_personality, 0xffffffff));
+  st.dumpable = ckpt_syscall2(CKPT_NR_prctl, PR_GET_DUMPABLE, 0) == 1;
+
+  std::vector<uint64_t> f;
+  if (!stat_fields(f)) {
+    err << "cannot parse /proc/self/stat";
+    return false;
+  }
+  MmFields& m = st.mm;
+  m.start_code = f[26]; m.end_code = f[27]; m.start_stack = f[28];
+  m.start_data = f[45]; m.end_data = f[46]; m.start_brk = f[47];
+  m.arg_start = f[48]; m.arg_end = f[49]; m.env_start = f[50]; m.env_end = f[51];
+  m.brk = uint64_t(ckpt_syscall1(CKPT_NR_brk, 0));
+  std::string auxv;
+  if (!read_proc_file("/proc/self/auxv", auxv) || auxv.size() % 16) {
+    err << "cannot read /proc/self/auxv";
+    return false;
+  }
+  m.auxv.resize(auxv.size() / 8);
+  memcpy(m.auxv.data(), auxv.data(), auxv.size());
+  return true;
+}
+
+void link_executable(ProcessState& st, FileTable&) {
+  struct stat sb;
+  if (ckpt_syscall4(CKPT_NR_newfstatat, AT_FDCWD, long("/proc/self/exe"), long(&sb), 0) != 0) return;
+  for (size_t i = 0; i < st.files.size(); i++)
+    if (st.files[i].dev == sb.st_dev && st.files[i].ino == sb.st_ino) st.exe_file = int32_t(i);
+}
+
+}  // namespace ckpt

@@ -1,0 +1,16 @@
+// Process-wide state: ids, credentials, limits, working directory, umask,
+// personality, mm fields and auxv. Refuses what cannot be restored faithfully
+// (a seccomp filter cannot be read from inside the process).
+#pragma once
+#include "common/msg.h"
+#include "image/process_state.h"
+
+namespace ckpt {
+
+class FileTable;
+
+bool capture_process_basics(ProcessState& st, Msg& err);
+// After regions are known: the executable's entry in the file table.
+void link_executable(ProcessState& st, FileTable& files);
+
+}  // namespace ckpt

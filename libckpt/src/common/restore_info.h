@@ -1,0 +1,37 @@
+/* What the restorer hands to libckpt when a restored process resumes.
+ *
+ * Each restored thread resumes inside libckpt at the point where it saved
+ * its context, with this structure's address as the return value of
+ * ckpt_save_context(). It lives in the restorer's memory, which libckpt
+ * unmaps once every thread is back in its own code. */
+#ifndef CKPT_RESTORE_INFO_H
+#define CKPT_RESTORE_INFO_H
+
+#include <stdint.h>
+
+#define CKPT_RESTORE_INFO_MAGIC 0x4f464e4954534552ull /* "RESTINFO" */
+
+enum ckpt_identity {
+  CKPT_IDENTITY_SAME_PID = 1,     /* clone3(set_tid) in the caller's pid namespace */
+  CKPT_IDENTITY_NAMESPACE = 2,    /* same pid inside a fresh user+pid namespace */
+  CKPT_IDENTITY_NEW_PID = 3,      /* --new-pid: new pid and tids, glibc's copies fixed */
+};
+
+struct ckpt_tid_map {
+  int32_t old_tid, new_tid;
+};
+
+struct ckpt_restore_info {
+  uint64_t magic;
+  uint32_t identity;              /* ckpt_identity */
+  uint32_t nthreads;
+  uint64_t hole_start, hole_len;  /* restorer memory, unmapped by libckpt */
+  int32_t old_pid, new_pid;
+  uint64_t tid_map;               /* address of ckpt_tid_map[nthreads] (in the hole) */
+  char images_dir[1024];          /* non-empty: checkpoints now go here */
+  char image_path[1024];          /* the image restored from */
+  int32_t verbose;
+  int32_t reserved;
+};
+
+#endif

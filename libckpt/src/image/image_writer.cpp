@@ -1,0 +1,190 @@
+#include "image_writer.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/raw_syscall.h"
+
+namespace ckpt {
+
+FdSink::FdSink(int fd, size_t buffer_size) : fd_(fd), buf_(buffer_size) {}
+FdSink::~FdSink() = default;
+
+bool FdSink::write(const void* data, size_t len) {
+  if (error_) return false;
+  hash_.update(data, len);
+  offset_ += len;
+  auto p = static_cast<const unsigned char*>(data);
+  while (len) {
+    if (used_ == buf_.size() && !flush()) return false;
+    size_t n = std::min(len, buf_.size() - used_);
+    if (used_ == 0 && len >= buf_.size()) {  // large writes skip the buffer
+      n = len;
+      for (size_t done = 0; done < n;) {
+        long r = ckpt_syscall3(CKPT_NR_write, fd_, long(p + done), long(n - done));
+        if (r == -EINTR) continue;
+        if (r <= 0) { error_ = r == 0 ? EIO : int(-r); return false; }
+        done += size_t(r);
+      }
+    } else {
+      memcpy(buf_.data() + used_, p, n);
+      used_ += n;
+    }
+    p += n;
+    len -= n;
+  }
+  return true;
+}
+
+bool FdSink::flush() {
+  if (error_) return false;
+  for (size_t done = 0; done < used_;) {
+    long r = ckpt_syscall3(CKPT_NR_write, fd_, long(buf_.data() + done), long(used_ - done));
+    if (r == -EINTR) continue;
+    if (r <= 0) { error_ = r == 0 ? EIO : int(-r); return false; }
+    done += size_t(r);
+  }
+  used_ = 0;
+  return true;
+}
+
+ImageWriter::ImageWriter(FdSink& sink, int zstd_level, const ZSTD_customMem* mem) : sink_(sink) {
+  cctx_ = mem ? ZSTD_createCCtx_advanced(*mem) : ZSTD_createCCtx();
+  if (!cctx_) { fail(ENOMEM, "cannot create a zstd context"); return; }
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, zstd_level);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_contentSizeFlag, 0);
+  runs_.reserve(CKPT_MAX_BLOCK_RUNS);
+  frame_.resize(ZSTD_compressBound(size_t(CKPT_MAX_BLOCK_DATA_PAGES) * CKPT_PAGE_SIZE) + 64);
+}
+
+ImageWriter::~ImageWriter() { ZSTD_freeCCtx(cctx_); }
+
+bool ImageWriter::fail(int err, const char* what) {
+  if (!error_) {
+    error_ = err;
+    error_text_ = what;
+  }
+  return false;
+}
+
+bool ImageWriter::begin(ckpt_file_header h, const std::string& manifest) {
+  if (error_) return false;
+  memcpy(h.magic, CKPT_FILE_MAGIC, 8);
+  h.format_version = CKPT_FORMAT_VERSION;
+  h.header_size = sizeof h;
+  h.page_size = CKPT_PAGE_SIZE;
+  h.manifest_offset = sizeof h;
+  h.manifest_size = manifest.size();
+  h.manifest_hash = xxh64(manifest.data(), manifest.size());
+  h.header_hash = 0;
+  h.header_hash = xxh64(&h, sizeof h);
+  if (!sink_.write(&h, sizeof h) || !sink_.write(manifest.data(), manifest.size()))
+    return fail(sink_.error(), "cannot write the image header");
+  return true;
+}
+
+bool ImageWriter::add_run(uint64_t addr, uint32_t npages, uint32_t kind) {
+  if (addr % CKPT_PAGE_SIZE || npages == 0 || addr < last_end_)
+    return fail(EINVAL, "page runs out of order");
+  last_end_ = addr + uint64_t(npages) * CKPT_PAGE_SIZE;
+  if (!runs_.empty()) {  // extend the previous run when contiguous and of the same kind
+    ckpt_run& prev = runs_.back();
+    if (prev.kind == kind && prev.addr + uint64_t(prev.npages) * CKPT_PAGE_SIZE == addr) {
+      prev.npages += npages;
+      return true;
+    }
+  }
+  runs_.push_back({addr, npages, kind});
+  return true;
+}
+
+bool ImageWriter::add_data(uint64_t addr, const void* pages, uint32_t npages) {
+  if (error_) return false;
+  auto p = static_cast<const unsigned char*>(pages);
+  while (npages) {
+    if (block_data_pages_ == CKPT_MAX_BLOCK_DATA_PAGES || runs_.size() == CKPT_MAX_BLOCK_RUNS)
+      if (!flush_block()) return false;
+    uint32_t n = std::min(npages, CKPT_MAX_BLOCK_DATA_PAGES - block_data_pages_);
+    if (!add_run(addr, n, CKPT_RUN_DATA)) return false;
+    ZSTD_inBuffer in{p, size_t(n) * CKPT_PAGE_SIZE, 0};
+    while (in.pos < in.size) {
+      ZSTD_outBuffer out{frame_.data(), frame_.size(), frame_used_};
+      size_t r = ZSTD_compressStream2(cctx_, &out, &in, ZSTD_e_continue);
+      if (ZSTD_isError(r)) return fail(EIO, "zstd compression failed");
+      if (out.pos == out.size && in.pos < in.size) return fail(EIO, "zstd frame exceeds its bound");
+      frame_used_ = out.pos;
+    }
+    block_data_pages_ += n;
+    stats_.data_pages += n;
+    addr += uint64_t(n) * CKPT_PAGE_SIZE;
+    p += size_t(n) * CKPT_PAGE_SIZE;
+    npages -= n;
+  }
+  return true;
+}
+
+bool ImageWriter::add_zero(uint64_t addr, uint32_t npages) {
+  if (error_) return false;
+  if (runs_.size() == CKPT_MAX_BLOCK_RUNS && !flush_block()) return false;
+  if (!add_run(addr, npages, CKPT_RUN_ZERO)) return false;
+  block_zero_pages_ += npages;
+  stats_.zero_pages += npages;
+  return true;
+}
+
+bool ImageWriter::flush_block() {
+  if (runs_.empty()) return true;
+  // End the frame: even a block of zero runs carries an (empty) frame so the
+  // reader's checks are uniform.
+  ZSTD_inBuffer in{nullptr, 0, 0};
+  for (;;) {
+    ZSTD_outBuffer out{frame_.data(), frame_.size(), frame_used_};
+    size_t r = ZSTD_compressStream2(cctx_, &out, &in, ZSTD_e_end);
+    if (ZSTD_isError(r)) return fail(EIO, "zstd compression failed");
+    frame_used_ = out.pos;
+    if (r == 0) break;
+    if (frame_used_ == frame_.size()) return fail(EIO, "zstd frame exceeds its bound");
+  }
+  ckpt_block_header bh{};
+  bh.magic = CKPT_BLOCK_MAGIC;
+  bh.nruns = uint32_t(runs_.size());
+  bh.data_pages = block_data_pages_;
+  bh.zero_pages = block_zero_pages_;
+  bh.compressed_size = frame_used_;
+  Xxh64 h;
+  h.update(runs_.data(), runs_.size() * sizeof(ckpt_run));
+  h.update(frame_.data(), frame_used_);
+  bh.hash = h.digest();
+  const ckpt_run& last = runs_.back();
+  index_.push_back({sink_.offset(), runs_.front().addr,
+                    last.addr + uint64_t(last.npages) * CKPT_PAGE_SIZE, bh.nruns, bh.data_pages});
+  if (!sink_.write(&bh, sizeof bh) || !sink_.write(runs_.data(), runs_.size() * sizeof(ckpt_run)) ||
+      !sink_.write(frame_.data(), frame_used_))
+    return fail(sink_.error(), "cannot write a page block");
+  stats_.blocks++;
+  runs_.clear();
+  frame_used_ = 0;
+  block_data_pages_ = block_zero_pages_ = 0;
+  return true;
+}
+
+bool ImageWriter::finish() {
+  if (error_ || !flush_block()) return false;
+  ckpt_footer f{};
+  memcpy(f.magic, CKPT_FOOTER_MAGIC, 8);
+  f.index_offset = sink_.offset();
+  f.block_count = index_.size();
+  f.data_pages = stats_.data_pages;
+  f.zero_pages = stats_.zero_pages;
+  if (!sink_.write(index_.data(), index_.size() * sizeof(ckpt_index_entry)))
+    return fail(sink_.error(), "cannot write the block index");
+  f.file_hash = sink_.hash();
+  f.footer_hash = 0;
+  f.footer_hash = xxh64(&f, sizeof f);
+  if (!sink_.write(&f, sizeof f) || !sink_.flush()) return fail(sink_.error(), "cannot write the footer");
+  stats_.bytes = sink_.offset();
+  return true;
+}
+
+}  // namespace ckpt

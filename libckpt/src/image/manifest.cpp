@@ -1,0 +1,381 @@
+#include "manifest.h"
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace ckpt {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+json u64_array(const std::vector<uint64_t>& v) {
+  json a = json::array();
+  for (uint64_t x : v) a.push_back(x);
+  return a;
+}
+
+json vmflags_json(uint32_t flags) { return json(vmflag_names(flags)); }
+
+// Reads typed fields out of a JSON object and names the path of any problem.
+class Reader {
+ public:
+  Reader(const json& j, std::string path) : j_(j), path_(std::move(path)) {
+    if (!j_.is_object()) fail("", "expected an object");
+  }
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw ManifestError("manifest: " + path_ + (key.empty() ? "" : "." + key) + ": " + what);
+  }
+  const json& at(const char* key) const {
+    auto it = j_.find(key);
+    if (it == j_.end()) fail(key, "missing");
+    return *it;
+  }
+  bool has(const char* key) const { return j_.contains(key); }
+  uint64_t u64(const char* key) const {
+    const json& v = at(key);
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+      fail(key, "expected an unsigned integer");
+    return v.get<uint64_t>();
+  }
+  uint64_t u64_max(const char* key, uint64_t max) const {
+    uint64_t v = u64(key);
+    if (v > max) fail(key, "out of range (" + std::to_string(v) + " > " + std::to_string(max) + ")");
+    return v;
+  }
+  uint32_t u32(const char* key) const { return uint32_t(u64_max(key, UINT32_MAX)); }
+  int64_t i64(const char* key) const {
+    const json& v = at(key);
+    if (!v.is_number_integer()) fail(key, "expected an integer");
+    return v.get<int64_t>();
+  }
+  int32_t i32(const char* key, int64_t lo = INT32_MIN, int64_t hi = INT32_MAX) const {
+    int64_t v = i64(key);
+    if (v < lo || v > hi) fail(key, "out of range");
+    return int32_t(v);
+  }
+  bool boolean(const char* key) const {
+    const json& v = at(key);
+    if (!v.is_boolean()) fail(key, "expected true or false");
+    return v.get<bool>();
+  }
+  std::string str(const char* key, size_t max_len = 4096) const {
+    const json& v = at(key);
+    if (!v.is_string()) fail(key, "expected a string");
+    std::string s = v.get<std::string>();
+    if (s.size() > max_len) fail(key, "string too long");
+    if (s.find('\0') != std::string::npos) fail(key, "string contains NUL");
+    return s;
+  }
+  const json& array(const char* key, size_t max_items = 1u << 20) const {
+    const json& v = at(key);
+    if (!v.is_array()) fail(key, "expected an array");
+    if (v.size() > max_items) fail(key, "too many items");
+    return v;
+  }
+  std::vector<uint64_t> u64s(const char* key, size_t max_items) const {
+    std::vector<uint64_t> out;
+    for (auto& x : array(key, max_items)) {
+      if (!x.is_number_unsigned() && !(x.is_number_integer() && x.get<int64_t>() >= 0))
+        fail(key, "expected unsigned integers");
+      out.push_back(x.get<uint64_t>());
+    }
+    return out;
+  }
+  Reader obj(const char* key) const { return Reader(at(key), path_ + "." + key); }
+  const std::string& path() const { return path_; }
+
+ private:
+  const json& j_;
+  std::string path_;
+};
+
+json thread_json(const ThreadState& t) {
+  const ResumeContext& r = t.resume;
+  return json{{"tid", t.tid},
+              {"coordinator", t.coordinator},
+              {"name", t.name},
+              {"fs_base", t.fs_base},
+              {"gs_base", t.gs_base},
+              {"resume",
+               {{"rbx", r.rbx}, {"rbp", r.rbp}, {"r12", r.r12}, {"r13", r.r13}, {"r14", r.r14},
+                {"r15", r.r15}, {"rsp", r.rsp}, {"rip", r.rip}, {"mxcsr", r.mxcsr}, {"fpu_cw", r.fpu_cw}}},
+              {"handler_sigmask", t.handler_sigmask},
+              {"app_sigmask", t.app_sigmask},
+              {"altstack", {{"sp", t.altstack_sp}, {"size", t.altstack_size}, {"flags", t.altstack_flags}}},
+              {"robust_list", {{"head", t.robust_list}, {"len", t.robust_list_len}}},
+              {"clear_child_tid", t.clear_child_tid},
+              {"rseq", {{"area", t.rseq_area}, {"len", t.rseq_len}, {"sig", t.rseq_sig}}},
+              {"affinity", u64_array(t.affinity)},
+              {"interrupted", {{"rip", t.interrupted_rip}, {"rsp", t.interrupted_rsp}}}};
+}
+
+ThreadState thread_from(const Reader& r) {
+  ThreadState t;
+  t.tid = r.i32("tid", 1, 1 << 30);
+  t.coordinator = r.boolean("coordinator");
+  t.name = r.str("name", 15);
+  t.fs_base = r.u64("fs_base");
+  t.gs_base = r.u64("gs_base");
+  Reader c = r.obj("resume");
+  ResumeContext& x = t.resume;
+  x.rbx = c.u64("rbx"); x.rbp = c.u64("rbp"); x.r12 = c.u64("r12"); x.r13 = c.u64("r13");
+  x.r14 = c.u64("r14"); x.r15 = c.u64("r15"); x.rsp = c.u64("rsp"); x.rip = c.u64("rip");
+  x.mxcsr = c.u32("mxcsr");
+  x.fpu_cw = uint32_t(c.u64_max("fpu_cw", 0xffff));
+  t.handler_sigmask = r.u64("handler_sigmask");
+  t.app_sigmask = r.u64("app_sigmask");
+  Reader a = r.obj("altstack");
+  t.altstack_sp = a.u64("sp");
+  t.altstack_size = a.u64("size");
+  t.altstack_flags = a.i32("flags");
+  Reader rl = r.obj("robust_list");
+  t.robust_list = rl.u64("head");
+  t.robust_list_len = rl.u64("len");
+  t.clear_child_tid = r.u64("clear_child_tid");
+  Reader rs = r.obj("rseq");
+  t.rseq_area = rs.u64("area");
+  t.rseq_len = rs.u32("len");
+  t.rseq_sig = rs.u32("sig");
+  t.affinity = r.u64s("affinity", 1024);
+  Reader in = r.obj("interrupted");
+  t.interrupted_rip = in.u64("rip");
+  t.interrupted_rsp = in.u64("rsp");
+  return t;
+}
+
+json region_json(const Region& g) {
+  json j{{"start", g.start},
+         {"end", g.end},
+         {"prot", g.prot},
+         {"kind", region_kind_name(g.kind)},
+         {"vmflags", vmflags_json(g.vmflags)},
+         {"offset", g.offset},
+         {"name", g.name},
+         {"file", g.file},
+         {"pages_saved", g.pages_saved}};
+  if (g.libckpt_internal) j["libckpt_internal"] = true;
+  return j;
+}
+
+Region region_from(const Reader& r) {
+  Region g;
+  g.start = r.u64("start");
+  g.end = r.u64("end");
+  g.prot = uint32_t(r.u64_max("prot", 7));
+  bool ok;
+  g.kind = region_kind_from_name(r.str("kind"), ok);
+  if (!ok) r.fail("kind", "unknown region kind");
+  for (auto& f : r.array("vmflags", 64)) {
+    if (!f.is_string()) r.fail("vmflags", "expected strings");
+    uint32_t bit = vmflag_from_mnemonic(f.get<std::string>().c_str());
+    if (!bit) r.fail("vmflags", "unknown flag " + f.get<std::string>());
+    g.vmflags |= bit;
+  }
+  g.offset = r.u64("offset");
+  g.name = r.str("name");
+  g.file = r.i32("file", -1);
+  g.pages_saved = r.boolean("pages_saved");
+  g.libckpt_internal = r.has("libckpt_internal") && r.boolean("libckpt_internal");
+  return g;
+}
+
+json file_json(const FileRef& f) {
+  return json{{"path", f.path},   {"dev", f.dev},       {"ino", f.ino},
+              {"size", f.size},   {"mtime_ns", f.mtime_ns}, {"mode", f.mode},
+              {"hashed", f.hashed}, {"content_hash", f.content_hash}, {"deleted", f.deleted}};
+}
+
+FileRef file_from(const Reader& r) {
+  FileRef f;
+  f.path = r.str("path");
+  f.dev = r.u64("dev");
+  f.ino = r.u64("ino");
+  f.size = r.u64("size");
+  f.mtime_ns = r.i64("mtime_ns");
+  f.mode = r.u32("mode");
+  f.hashed = r.boolean("hashed");
+  f.content_hash = r.u64("content_hash");
+  f.deleted = r.boolean("deleted");
+  return f;
+}
+
+json fd_json(const FdState& d) {
+  return json{{"fd", d.fd},         {"kind", fd_kind_name(d.kind)}, {"path", d.path},
+              {"file", d.file},     {"flags", d.flags},             {"cloexec", d.cloexec},
+              {"offset", d.offset}, {"rdev", d.rdev}};
+}
+
+FdState fd_from(const Reader& r) {
+  FdState d;
+  d.fd = r.i32("fd", 0, 1 << 20);
+  bool ok;
+  d.kind = fd_kind_from_name(r.str("kind"), ok);
+  if (!ok) r.fail("kind", "unknown fd kind");
+  d.path = r.str("path");
+  d.file = r.i32("file", -1);
+  d.flags = r.u32("flags");
+  d.cloexec = r.boolean("cloexec");
+  d.offset = r.i64("offset");
+  d.rdev = r.u64("rdev");
+  return d;
+}
+
+}  // namespace
+
+std::string manifest_to_json(const ProcessState& st) {
+  json j;
+  j["pid"] = st.pid;
+  j["ppid"] = st.ppid;
+  j["pgid"] = st.pgid;
+  j["sid"] = st.sid;
+  j["exe"] = st.exe;
+  j["exe_file"] = st.exe_file;
+  j["argv"] = st.argv;
+  j["cwd"] = st.cwd;
+  j["umask"] = st.umask;
+  j["personality"] = st.personality;
+  j["dumpable"] = st.dumpable;
+  j["no_new_privs"] = st.no_new_privs;
+  const Credentials& c = st.creds;
+  j["credentials"] = {{"uid", {c.ruid, c.euid, c.suid, c.fsuid}},
+                      {"gid", {c.rgid, c.egid, c.sgid, c.fsgid}},
+                      {"groups", c.groups},
+                      {"cap_effective", c.cap_effective},
+                      {"cap_permitted", c.cap_permitted},
+                      {"cap_inheritable", c.cap_inheritable}};
+  json rl = json::array();
+  for (auto& r : st.rlimits) rl.push_back({{"resource", r.resource}, {"cur", r.cur}, {"max", r.max}});
+  j["rlimits"] = rl;
+  const MmFields& m = st.mm;
+  j["mm"] = {{"start_code", m.start_code}, {"end_code", m.end_code},   {"start_data", m.start_data},
+             {"end_data", m.end_data},     {"start_brk", m.start_brk}, {"brk", m.brk},
+             {"start_stack", m.start_stack}, {"arg_start", m.arg_start}, {"arg_end", m.arg_end},
+             {"env_start", m.env_start},   {"env_end", m.env_end},     {"auxv", u64_array(m.auxv)}};
+  const VdsoLayout& v = st.vdso;
+  j["vdso"] = {{"vvar_start", v.vvar_start},     {"vvar_end", v.vvar_end},
+               {"vclock_start", v.vclock_start}, {"vclock_end", v.vclock_end},
+               {"vdso_start", v.vdso_start},     {"vdso_end", v.vdso_end},
+               {"vdso_hash", v.vdso_hash}};
+  json sigs = json::array();
+  for (auto& s : st.signals)
+    sigs.push_back({{"signo", s.signo}, {"handler", s.handler}, {"flags", s.flags},
+                    {"restorer", s.restorer}, {"mask", s.mask}});
+  j["signals"] = sigs;
+  json threads = json::array();
+  for (auto& t : st.threads) threads.push_back(thread_json(t));
+  j["threads"] = threads;
+  json regions = json::array();
+  for (auto& g : st.regions) regions.push_back(region_json(g));
+  j["regions"] = regions;
+  json files = json::array();
+  for (auto& f : st.files) files.push_back(file_json(f));
+  j["files"] = files;
+  json fds = json::array();
+  for (auto& d : st.fds) fds.push_back(fd_json(d));
+  j["fds"] = fds;
+  const LibckptInfo& l = st.libckpt;
+  j["libckpt"] = {{"library_path", l.library_path}, {"control_fd", l.control_fd},
+                  {"ckpt_signal", l.ckpt_signal},   {"thaw_signal", l.thaw_signal},
+                  {"freeze_signal", l.freeze_signal}, {"sequence", l.sequence},
+                  {"images_dir", l.images_dir}};
+  j["identity"] = st.identity;
+  return j.dump(1);
+}
+
+ProcessState manifest_from_json(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw ManifestError(std::string("manifest: not valid JSON: ") + e.what());
+  }
+  Reader r(j, "manifest");
+  ProcessState st;
+  st.pid = r.i32("pid", 1, 1 << 30);
+  st.ppid = r.i32("ppid", 0);
+  st.pgid = r.i32("pgid", 0);
+  st.sid = r.i32("sid", 0);
+  st.exe = r.str("exe");
+  st.exe_file = r.i32("exe_file", -1);
+  for (auto& a : r.array("argv", 1 << 16)) {
+    if (!a.is_string()) r.fail("argv", "expected strings");
+    st.argv.push_back(a.get<std::string>());
+  }
+  st.cwd = r.str("cwd");
+  st.umask = uint32_t(r.u64_max("umask", 0777));
+  st.personality = r.u32("personality");
+  st.dumpable = r.boolean("dumpable");
+  st.no_new_privs = r.boolean("no_new_privs");
+  Reader c = r.obj("credentials");
+  auto ids = [&](const char* key, uint32_t* out) {
+    auto v = c.u64s(key, 4);
+    if (v.size() != 4) c.fail(key, "expected 4 ids");
+    for (int i = 0; i < 4; i++) {
+      if (v[i] > UINT32_MAX) c.fail(key, "id out of range");
+      out[i] = uint32_t(v[i]);
+    }
+  };
+  uint32_t u[4], g[4];
+  ids("uid", u);
+  ids("gid", g);
+  st.creds.ruid = u[0]; st.creds.euid = u[1]; st.creds.suid = u[2]; st.creds.fsuid = u[3];
+  st.creds.rgid = g[0]; st.creds.egid = g[1]; st.creds.sgid = g[2]; st.creds.fsgid = g[3];
+  for (uint64_t x : c.u64s("groups", 65536)) {
+    if (x > UINT32_MAX) c.fail("groups", "id out of range");
+    st.creds.groups.push_back(uint32_t(x));
+  }
+  st.creds.cap_effective = c.u64("cap_effective");
+  st.creds.cap_permitted = c.u64("cap_permitted");
+  st.creds.cap_inheritable = c.u64("cap_inheritable");
+  size_t i = 0;
+  for (auto& x : r.array("rlimits", 64)) {
+    Reader e(x, "rlimits[" + std::to_string(i++) + "]");
+    st.rlimits.push_back({e.i32("resource", 0, 63), e.u64("cur"), e.u64("max")});
+  }
+  Reader m = r.obj("mm");
+  MmFields& mm = st.mm;
+  mm.start_code = m.u64("start_code"); mm.end_code = m.u64("end_code");
+  mm.start_data = m.u64("start_data"); mm.end_data = m.u64("end_data");
+  mm.start_brk = m.u64("start_brk"); mm.brk = m.u64("brk");
+  mm.start_stack = m.u64("start_stack");
+  mm.arg_start = m.u64("arg_start"); mm.arg_end = m.u64("arg_end");
+  mm.env_start = m.u64("env_start"); mm.env_end = m.u64("env_end");
+  mm.auxv = m.u64s("auxv", 512);
+  Reader v = r.obj("vdso");
+  VdsoLayout& vd = st.vdso;
+  vd.vvar_start = v.u64("vvar_start"); vd.vvar_end = v.u64("vvar_end");
+  vd.vclock_start = v.u64("vclock_start"); vd.vclock_end = v.u64("vclock_end");
+  vd.vdso_start = v.u64("vdso_start"); vd.vdso_end = v.u64("vdso_end");
+  vd.vdso_hash = v.u64("vdso_hash");
+  i = 0;
+  for (auto& x : r.array("signals", 64)) {
+    Reader e(x, "signals[" + std::to_string(i++) + "]");
+    st.signals.push_back({e.i32("signo", 1, 64), e.u64("handler"), e.u64("flags"), e.u64("restorer"),
+                          e.u64("mask")});
+  }
+  i = 0;
+  for (auto& x : r.array("threads", 1 << 16))
+    st.threads.push_back(thread_from(Reader(x, "threads[" + std::to_string(i++) + "]")));
+  i = 0;
+  for (auto& x : r.array("regions", 1 << 20))
+    st.regions.push_back(region_from(Reader(x, "regions[" + std::to_string(i++) + "]")));
+  i = 0;
+  for (auto& x : r.array("files", 1 << 20))
+    st.files.push_back(file_from(Reader(x, "files[" + std::to_string(i++) + "]")));
+  i = 0;
+  for (auto& x : r.array("fds", 1 << 20))
+    st.fds.push_back(fd_from(Reader(x, "fds[" + std::to_string(i++) + "]")));
+  Reader l = r.obj("libckpt");
+  st.libckpt.library_path = l.str("library_path");
+  st.libckpt.control_fd = l.u64_max("control_fd", 1 << 20);
+  st.libckpt.ckpt_signal = l.i32("ckpt_signal", 1, 64);
+  st.libckpt.thaw_signal = l.i32("thaw_signal", 1, 64);
+  st.libckpt.freeze_signal = l.i32("freeze_signal", 1, 64);
+  st.libckpt.sequence = l.u64("sequence");
+  st.libckpt.images_dir = l.str("images_dir");
+  st.identity = r.str("identity");
+  return st;
+}
+
+}  // namespace ckpt

@@ -1,0 +1,177 @@
+// The process state an image holds, as plain C++ data: libckpt's capture fills
+// it, the manifest (manifest.cpp) serialises it to JSON, and ckpt-run's
+// restore reads it back. One struct per kind of kernel state.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ckpt {
+
+// Registers of a thread parked inside libckpt, saved like setjmp: the
+// callee-saved registers, stack and return address. The interrupted
+// application context (all registers, xsave state, signal mask) lives in the
+// kernel's signal frame on the thread's stack, which is part of memory; the
+// thread resumes here and returns from the handler through rt_sigreturn.
+struct ResumeContext {
+  uint64_t rbx = 0, rbp = 0, r12 = 0, r13 = 0, r14 = 0, r15 = 0, rsp = 0, rip = 0;
+  uint32_t mxcsr = 0x1f80, fpu_cw = 0x37f;
+};
+
+struct ThreadState {
+  int32_t tid = 0;
+  bool coordinator = false;           // took the checkpoint; restored first
+  uint64_t fs_base = 0, gs_base = 0;
+  ResumeContext resume;
+  uint64_t handler_sigmask = 0;       // mask while parked (restorer sets it)
+  uint64_t app_sigmask = 0;           // the interrupted code's mask (from the frame)
+  uint64_t altstack_sp = 0, altstack_size = 0;
+  int32_t altstack_flags = 0;         // SS_DISABLE or 0
+  uint64_t robust_list = 0, robust_list_len = 0;
+  uint64_t clear_child_tid = 0;
+  uint64_t rseq_area = 0;             // 0: not registered
+  uint32_t rseq_len = 0, rseq_sig = 0;
+  std::string name;                   // comm
+  std::vector<uint64_t> affinity;     // CPU mask words
+  uint64_t interrupted_rip = 0, interrupted_rsp = 0;  // for --inspect
+};
+
+// VmFlags from /proc/PID/smaps that change how a region must be re-created.
+enum VmFlag : uint32_t {
+  kVmGrowsDown = 1u << 0,   // gd
+  kVmLocked = 1u << 1,      // lo
+  kVmDontFork = 1u << 2,    // dc
+  kVmWipeOnFork = 1u << 3,  // wf
+  kVmNoReserve = 1u << 4,   // nr
+  kVmHugePage = 1u << 5,    // hg
+  kVmNoHugePage = 1u << 6,  // nh
+  kVmMergeable = 1u << 7,   // mg
+  kVmHugetlb = 1u << 8,     // ht
+  kVmIo = 1u << 9,          // io / pf: device memory
+  kVmDontDump = 1u << 10,   // dd
+  kVmShadowStack = 1u << 11,// ss
+  kVmAccount = 1u << 12,    // ac
+};
+uint32_t vmflag_from_mnemonic(const char* two_chars);  // 0 if unknown
+const char* vmflag_mnemonic(uint32_t bit);
+std::vector<std::string> vmflag_names(uint32_t flags);
+
+enum class RegionKind : uint8_t {
+  Anonymous,      // private anonymous (incl. [heap], [stack], thread stacks)
+  SharedAnon,     // MAP_SHARED|MAP_ANONYMOUS or shmem (/dev/zero, memfd, SYSV)
+  FilePrivate,    // MAP_PRIVATE of a file: re-mapped, modified pages saved
+  FileShared,     // MAP_SHARED of a file: re-mapped, the file holds the data
+  Vdso, Vvar, VvarVclock, Vsyscall,
+};
+const char* region_kind_name(RegionKind k);
+RegionKind region_kind_from_name(const std::string& s, bool& ok);
+
+struct Region {
+  uint64_t start = 0, end = 0;
+  uint32_t prot = 0;                // PROT_READ|PROT_WRITE|PROT_EXEC
+  RegionKind kind = RegionKind::Anonymous;
+  uint32_t vmflags = 0;             // VmFlag bits
+  uint64_t offset = 0;              // file offset
+  std::string name;                 // as /proc/PID/maps shows it
+  int32_t file = -1;                // index into ProcessState::files
+  bool pages_saved = false;         // the image holds its present, non-file pages
+  bool libckpt_internal = false;    // libckpt's own scratch memory: not restored
+};
+
+// A file the image depends on (mapped or open): restore verifies it unchanged.
+struct FileRef {
+  std::string path;
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0;
+  bool hashed = false;              // executables, libraries and other mapped files
+  uint64_t content_hash = 0;        // XXH64 of the whole file
+  bool deleted = false;             // "(deleted)" at capture
+};
+
+enum class FdKind : uint8_t {
+  RegularFile, Directory, CharDevice, BlockDevice, Pipe, Fifo, Socket, Terminal,
+  AnonInode, Other,
+};
+const char* fd_kind_name(FdKind k);
+FdKind fd_kind_from_name(const std::string& s, bool& ok);
+
+struct FdState {
+  int32_t fd = -1;
+  FdKind kind = FdKind::Other;
+  std::string path;                 // readlink of /proc/self/fd/N
+  int32_t file = -1;                // FileRef index for regular files and directories
+  uint32_t flags = 0;               // O_ACCMODE | O_APPEND | O_NONBLOCK | ...
+  bool cloexec = false;
+  int64_t offset = -1;              // -1: not seekable
+  uint64_t rdev = 0;                // char devices
+};
+
+struct SignalAction {
+  int32_t signo = 0;
+  uint64_t handler = 0;             // SIG_DFL 0, SIG_IGN 1, else address
+  uint64_t flags = 0;               // SA_*
+  uint64_t restorer = 0;
+  uint64_t mask = 0;
+};
+
+struct Rlimit {
+  int32_t resource = 0;
+  uint64_t cur = 0, max = 0;
+};
+
+struct Credentials {
+  uint32_t ruid = 0, euid = 0, suid = 0, fsuid = 0;
+  uint32_t rgid = 0, egid = 0, sgid = 0, fsgid = 0;
+  std::vector<uint32_t> groups;
+  uint64_t cap_effective = 0, cap_permitted = 0, cap_inheritable = 0;
+};
+
+// The mm fields PR_SET_MM_MAP sets (kernel's struct prctl_mm_map).
+struct MmFields {
+  uint64_t start_code = 0, end_code = 0, start_data = 0, end_data = 0;
+  uint64_t start_brk = 0, brk = 0, start_stack = 0;
+  uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+  std::vector<uint64_t> auxv;       // (type, value) pairs, AT_NULL-terminated
+};
+
+struct VdsoLayout {
+  uint64_t vvar_start = 0, vvar_end = 0;
+  uint64_t vclock_start = 0, vclock_end = 0;  // [vvar_vclock]; 0 if absent
+  uint64_t vdso_start = 0, vdso_end = 0;
+  uint64_t vdso_hash = 0;           // XXH64 of the vdso's bytes
+};
+
+// libckpt's own bookkeeping, needed to resume inside it after restore.
+struct LibckptInfo {
+  std::string library_path;
+  uint64_t control_fd = 0;          // fd number of the control block (recreated)
+  int32_t ckpt_signal = 0, thaw_signal = 0, freeze_signal = 0;
+  uint64_t sequence = 0;            // checkpoint number within this process lineage
+  std::string images_dir;
+};
+
+struct ProcessState {
+  int32_t pid = 0, ppid = 0, pgid = 0, sid = 0;
+  std::string exe;                  // /proc/self/exe
+  int32_t exe_file = -1;            // FileRef index
+  std::vector<std::string> argv;    // for display
+  std::string cwd;
+  uint32_t umask = 022;
+  uint32_t personality = 0;
+  bool dumpable = true;
+  bool no_new_privs = false;
+  Credentials creds;
+  std::vector<Rlimit> rlimits;
+  MmFields mm;
+  VdsoLayout vdso;
+  std::vector<SignalAction> signals;
+  std::vector<ThreadState> threads;
+  std::vector<Region> regions;      // sorted by start, non-overlapping
+  std::vector<FileRef> files;
+  std::vector<FdState> fds;
+  LibckptInfo libckpt;
+  std::string identity;             // how the pid was obtained at the last restore
+};
+
+}  // namespace ckpt

@@ -1,0 +1,87 @@
+// Semantic checks of a manifest, run before anything is restored.
+#include <sys/mman.h>
+
+#include <set>
+
+#include "image_reader.h"
+
+namespace ckpt {
+
+namespace {
+constexpr uint64_t kUserSpaceEnd = 1ULL << 47;
+constexpr uint64_t kPage = CKPT_PAGE_SIZE;
+
+[[noreturn]] void bad(const std::string& what) { throw ImageError("manifest: " + what); }
+
+bool is_file_kind(RegionKind k) { return k == RegionKind::FilePrivate || k == RegionKind::FileShared; }
+}  // namespace
+
+void validate_process_state(const ProcessState& st) {
+  if (st.threads.empty()) bad("no threads");
+  int coordinators = 0;
+  std::set<int32_t> tids;
+  for (size_t i = 0; i < st.threads.size(); i++) {
+    const ThreadState& t = st.threads[i];
+    std::string where = "threads[" + std::to_string(i) + "]: ";
+    if (!tids.insert(t.tid).second) bad(where + "duplicate tid " + std::to_string(t.tid));
+    coordinators += t.coordinator;
+    if (t.resume.rip == 0 || t.resume.rsp == 0 || t.resume.rsp % 8 || t.resume.rsp >= kUserSpaceEnd ||
+        t.resume.rip >= kUserSpaceEnd)
+      bad(where + "resume context is invalid");
+    if (t.fs_base >= kUserSpaceEnd || t.robust_list >= kUserSpaceEnd || t.rseq_area >= kUserSpaceEnd ||
+        t.clear_child_tid >= kUserSpaceEnd)
+      bad(where + "a per-thread pointer lies outside user space");
+    if (t.rseq_area && (t.rseq_len < 32 || t.rseq_len > 4096 || t.rseq_area % 32))
+      bad(where + "invalid rseq registration");
+    if (t.resume.mxcsr & ~0xffffu) bad(where + "invalid mxcsr");
+  }
+  if (coordinators != 1) bad("exactly one thread must be the coordinator");
+  if (!tids.count(st.pid)) bad("no thread has the process id as its tid");
+
+  uint64_t prev_end = 0;
+  for (size_t i = 0; i < st.regions.size(); i++) {
+    const Region& g = st.regions[i];
+    std::string where = "regions[" + std::to_string(i) + "] (" + g.name + "): ";
+    if (g.start % kPage || g.end % kPage || g.start >= g.end) bad(where + "not page-aligned or empty");
+    if (g.start < prev_end) bad(where + "overlaps the previous region or is out of order");
+    if (g.end > kUserSpaceEnd && g.kind != RegionKind::Vsyscall) bad(where + "lies outside user space");
+    if (g.prot & ~uint32_t(PROT_READ | PROT_WRITE | PROT_EXEC)) bad(where + "invalid protection");
+    if (is_file_kind(g.kind) != (g.file >= 0)) bad(where + "file reference does not match its kind");
+    if (g.file >= int64_t(st.files.size())) bad(where + "file index out of range");
+    if (g.offset % kPage) bad(where + "file offset not page-aligned");
+    if (g.pages_saved && !(g.kind == RegionKind::Anonymous || g.kind == RegionKind::SharedAnon ||
+                           g.kind == RegionKind::FilePrivate))
+      bad(where + "pages saved for a region kind that cannot hold them");
+    if (g.libckpt_internal && g.pages_saved) bad(where + "libckpt scratch memory cannot carry pages");
+    if (g.kind != RegionKind::Vsyscall) prev_end = g.end;
+  }
+
+  const VdsoLayout& v = st.vdso;
+  if (v.vdso_start) {
+    if (v.vvar_start >= v.vvar_end || v.vdso_start >= v.vdso_end || v.vvar_end > v.vdso_start ||
+        (v.vclock_start && (v.vclock_start < v.vvar_end || v.vclock_end > v.vdso_start)))
+      bad("vdso/vvar layout is inconsistent");
+  }
+
+  for (size_t i = 0; i < st.files.size(); i++)
+    if (st.files[i].path.empty() || st.files[i].path[0] != '/')
+      bad("files[" + std::to_string(i) + "]: path is not absolute");
+  std::set<int32_t> fds;
+  for (size_t i = 0; i < st.fds.size(); i++) {
+    const FdState& d = st.fds[i];
+    std::string where = "fds[" + std::to_string(i) + "]: ";
+    if (!fds.insert(d.fd).second) bad(where + "duplicate fd " + std::to_string(d.fd));
+    if (d.file >= int64_t(st.files.size())) bad(where + "file index out of range");
+  }
+  std::set<int32_t> sigs;
+  for (const SignalAction& s : st.signals)
+    if (!sigs.insert(s.signo).second || s.signo == 9 || s.signo == 19)
+      bad("signals: duplicate or unchangeable signal " + std::to_string(s.signo));
+  const MmFields& m = st.mm;
+  if (m.auxv.size() % 2) bad("mm.auxv has an odd number of words");
+  if (m.start_brk > m.brk || m.arg_start > m.arg_end || m.env_start > m.env_end)
+    bad("mm fields are out of order");
+  if (st.cwd.empty() || st.cwd[0] != '/') bad("cwd is not absolute");
+}
+
+}  // namespace ckpt

@@ -1,0 +1,287 @@
+// The checkpoint, from signal to image.
+//
+//   SIGCKPT arrives in some thread, which becomes the coordinator
+//   1. capture (on libckpt's stack): freeze the other threads, record the
+//      process state (ids, credentials, signals, fds, memory map) as plain data
+//   2. save the coordinator's resume context (on the application's stack:
+//      a restored process continues right here)
+//   3. write (on libckpt's stack): manifest, then every saved page
+//      compressed straight from memory, to a temporary file; fsync; rename
+//   4. thaw every thread and report the result in the control block
+//
+// Nothing between 1 and 4 calls malloc, stdio or takes a lock an application
+// thread could hold: allocations come from libckpt's arena, I/O uses raw
+// system calls.
+//
+// After a restore, step 2 returns a second time with the restorer's info:
+// libckpt re-creates its own resources, waits for the other threads to come
+// back, unmaps the restorer, thaws everyone and sends SIGTHAW if the
+// application handles it.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "arena.h"
+#include "capture/file_table.h"
+#include "capture/files.h"
+#include "capture/memory.h"
+#include "capture/process.h"
+#include "capture/signals.h"
+#include "capture/threads.h"
+#include "common/raw_syscall.h"
+#include "common/restore_info.h"
+#include "config.h"
+#include "control.h"
+#include "image/image_writer.h"
+#include "image/manifest.h"
+#include "image_file.h"
+#include "interpose/real.h"
+#include "log.h"
+#include "quiesce.h"
+#include "runtime.h"
+
+extern "C" long ckpt_save_context(ckpt::ResumeContext* ctx) __attribute__((returns_twice));
+extern "C" void ckpt_call_on_stack(void* stack_top, void (*fn)(void*), void* arg);
+
+namespace ckpt {
+
+namespace {
+
+// State of the checkpoint in progress. Pointers into the arena are only
+// valid until the checkpoint ends (and never after a restore).
+struct Session {
+  std::atomic<int> busy{0};
+  uint32_t token = 0;
+  uint64_t seq = 0;
+  uint64_t image_counter = 0;  // numbers images across this process's lineage
+  const ucontext_t* uc = nullptr;
+  uint64_t t_signal = 0, t_thaw = 0;
+  bool ok = false;
+  FreezeResult frozen{};
+  ProcessState* state = nullptr;
+  MemoryCapture* memory = nullptr;
+  Msg err;
+  char image_path[1024];
+  uint64_t image_bytes = 0;
+};
+Session g_session;
+
+uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
+  struct timespec t;
+  ckpt_syscall2(CKPT_NR_clock_gettime, clock, long(&t));
+  return uint64_t(t.tv_sec) * 1000000000ull + uint64_t(t.tv_nsec);
+}
+
+void copy_str(char* dst, size_t cap, const char* src) {
+  size_t n = strnlen(src, cap - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+// --- phase 1: capture -------------------------------------------------------
+
+void capture_phase(void*) {
+  Session& s = g_session;
+  s.ok = false;
+  if (!freeze_other_threads(s.frozen, s.err)) return;
+  ThreadCapture& me = s.frozen.slots[0];
+  capture_thread(me, s.uc);
+  me.coordinator = true;
+
+  s.state = new ProcessState;
+  s.memory = new MemoryCapture;
+  ProcessState& st = *s.state;
+  FileTable files(st.files);
+  std::vector<AddressRange> exclude = {
+      {uint64_t(private_stack_start()), uint64_t(private_stack_end())},
+      {uint64_t(control::mapping_start()), uint64_t(control::mapping_end())},
+  };
+  bool ok = capture_process_basics(st, s.err);
+  if (ok) capture_signal_actions(st);
+  ok = ok && capture_fds(st, files, is_own_fd, s.err);
+  ok = ok && capture_regions(st, files, *s.memory, exclude, s.err);
+  if (ok) {
+    link_executable(st, files);
+    LibckptInfo& l = st.libckpt;
+    l.library_path = g_config.library_path;
+    l.control_fd = uint64_t(control::fd());
+    l.ckpt_signal = g_config.ckpt_signal;
+    l.thaw_signal = g_config.thaw_signal;
+    l.freeze_signal = g_config.freeze_signal;
+    l.images_dir = g_config.images_dir;
+  }
+  if (!ok) {
+    thaw_threads();
+    return;
+  }
+  s.ok = true;
+}
+
+// --- phase 3: write ---------------------------------------------------------
+
+void fill_header(ckpt_file_header& h) {
+  memset(&h, 0, sizeof h);
+  ckpt_syscall3(CKPT_NR_getrandom, long(h.image_id), sizeof h.image_id, 0);
+  h.created_realtime_ns = now_ns(CLOCK_REALTIME);
+  copy_str(h.uts_sysname, sizeof h.uts_sysname, g_config.uts_sysname);
+  copy_str(h.uts_release, sizeof h.uts_release, g_config.uts_release);
+  copy_str(h.uts_version, sizeof h.uts_version, g_config.uts_version);
+  copy_str(h.uts_machine, sizeof h.uts_machine, g_config.uts_machine);
+  memcpy(h.build_id, g_config.build_id, sizeof h.build_id);
+  h.build_id_len = g_config.build_id_len;
+  h.cpu = g_config.cpu;
+}
+
+std::string image_base_name(const ProcessState& st) {
+  std::string base = st.exe.substr(st.exe.rfind('/') + 1);
+  size_t d = base.find(" (deleted)");
+  if (d != std::string::npos) base.resize(d);
+  for (char& c : base)
+    if (c == '/' || c == ' ' || c < 32) c = '_';
+  return base.empty() ? "process" : base;
+}
+
+void write_phase(void*) {
+  Session& s = g_session;
+  ProcessState& st = *s.state;
+  for (uint32_t i = 0; i < s.frozen.count; i++)
+    if (s.frozen.slots[i].tid) st.threads.push_back(thread_state_from(s.frozen.slots[i]));
+  st.libckpt.sequence = ++s.image_counter;
+  std::string manifest = manifest_to_json(st);
+
+  ImageFile file;
+  s.ok = false;
+  if (!file.create(g_config.images_dir, s.err)) return;
+  {
+    FdSink sink(file.fd(), 4u << 20);
+    ImageWriter writer(sink, g_config.zstd_level, arena::zstd_allocator());
+    ckpt_file_header h;
+    fill_header(h);
+    bool ok = writer.begin(h, manifest) && write_pages(st, *s.memory, writer, s.err) && writer.finish();
+    if (!ok) {
+      if (s.err.size() == 0) s.err << "cannot write the image: " << writer.error_text();
+      if (writer.error()) s.err << ": " << errno_name(writer.error());
+      return;  // ~ImageFile removes the partial file
+    }
+    s.image_bytes = writer.stats().bytes;
+  }
+  std::string path;
+  uint64_t seq = st.libckpt.sequence;
+  if (!file.commit(image_base_name(st), st.pid, seq, path, s.err)) return;
+  s.image_counter = seq;
+  copy_str(s.image_path, sizeof s.image_path, path.c_str());
+  s.ok = true;
+}
+
+void finish_session() {
+  Session& s = g_session;
+  uint64_t end = now_ns();
+  uint64_t freeze = s.t_thaw > s.t_signal ? s.t_thaw - s.t_signal : 0;
+  control::finish_checkpoint(s.seq, s.token, s.ok, s.ok ? s.image_path : "", s.ok ? "" : s.err.c_str(),
+                             s.image_bytes, freeze, end - s.t_signal);
+  if (s.ok) {
+    Msg m;
+    m << "checkpoint written to " << s.image_path << " (" << s.image_bytes << " bytes, frozen "
+      << freeze / 1000000 << " ms)";
+    log_info(m);
+  } else {
+    log_error(Msg() << "checkpoint failed: " << s.err.c_str());
+  }
+  s.state = nullptr;
+  s.memory = nullptr;
+  s.frozen = {};
+  arena::reset();
+}
+
+// --- after a restore ------------------------------------------------------
+
+void post_restore(const ckpt_restore_info* info) {
+  // Nothing libckpt allocated for the checkpoint exists here: forget it all.
+  arena::abandon();
+  abandon_private_stack();
+  control::abandon();
+  Session& s = g_session;
+  s.state = nullptr;
+  s.memory = nullptr;
+  s.frozen = {};
+  bool valid = info && info->magic == CKPT_RESTORE_INFO_MAGIC;
+  if (valid && info->images_dir[0]) copy_str(g_config.images_dir, sizeof g_config.images_dir, info->images_dir);
+  if (valid) g_verbose = g_verbose || info->verbose;
+  int old_control_fd = int(control::fd());
+  allocate_private_stack();
+  if (!control::create(old_control_fd)) log_warning(Msg() << "cannot re-create the control block after restore");
+  uint32_t others = frozen_thread_count() - 1;
+  wait_restored_threads(others);
+  if (valid) ckpt_syscall2(CKPT_NR_munmap, long(info->hole_start), long(info->hole_len));
+  control::set_ready();
+}
+
+bool app_handles(int sig) {
+  struct sigaction sa;
+  if (real::sigaction(sig, nullptr, &sa) != 0) return false;
+  return sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN;
+}
+
+}  // namespace
+
+void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
+  int saved_errno = errno;
+  Session& s = g_session;
+  if (s.busy.exchange(1, std::memory_order_acq_rel)) {
+    // Another thread is coordinating a checkpoint: queue this request again
+    // so that it gets its own image once the current one is done.
+    ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, ckpt_syscall0(CKPT_NR_getpid), g_config.ckpt_signal, long(info));
+    errno = saved_errno;
+    return;
+  }
+  s.t_signal = now_ns();
+  s.token = info && info->si_code == SI_QUEUE ? uint32_t(info->si_value.sival_int) : 0;
+  s.seq = control::begin_checkpoint();
+  s.uc = static_cast<const ucontext_t*>(ucv);
+  s.err.clear();
+  s.image_bytes = 0;
+  s.image_path[0] = '\0';
+
+  ckpt_call_on_stack(private_stack_top(), capture_phase, nullptr);
+  if (s.ok) {
+    long restored = ckpt_save_context(&s.frozen.slots[0].resume);
+    if (!restored) {
+      ckpt_call_on_stack(private_stack_top(), write_phase, nullptr);
+      if (s.ok && g_config.exit_after_checkpoint) {
+        s.t_thaw = now_ns();
+        finish_session();
+        ckpt_syscall1(CKPT_NR_exit_group, 0);
+      }
+      thaw_threads();
+      s.t_thaw = now_ns();
+      finish_session();
+    } else {
+      // A restored process: only globals are valid from here on.
+      post_restore(reinterpret_cast<const ckpt_restore_info*>(restored));
+      thaw_threads();
+      if (app_handles(g_config.thaw_signal))
+        ckpt_syscall2(CKPT_NR_kill, ckpt_syscall0(CKPT_NR_getpid), g_config.thaw_signal);
+    }
+  } else {
+    s.t_thaw = now_ns();
+    finish_session();
+  }
+  g_session.busy.store(0, std::memory_order_release);
+  errno = saved_errno;
+}
+
+void install_checkpoint_handler() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_checkpoint_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  real::sigaction(g_config.ckpt_signal, &sa, nullptr);
+}
+
+}  // namespace ckpt

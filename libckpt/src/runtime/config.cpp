@@ -1,0 +1,121 @@
+#include "config.h"
+
+#include <elf.h>
+#include <link.h>
+#include <signal.h>
+#include <sys/utsname.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/cpu_features.h"
+#include "common/raw_syscall.h"
+#include "log.h"
+
+namespace ckpt {
+
+Config g_config;
+
+namespace {
+
+void copy_str(char* dst, size_t cap, const char* src) {
+  size_t n = strlen(src);
+  if (n >= cap) n = cap - 1;
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+bool env_int(const char* name, long lo, long hi, long& out) {
+  const char* v = getenv(name);
+  if (!v || !*v) return false;
+  char* end;
+  long x = strtol(v, &end, 10);
+  if (*end || x < lo || x > hi) {
+    Msg m;
+    m << "ignoring " << name << "=" << v << " (expected a number from " << lo << " to " << hi << ")";
+    log_warning(m);
+    return false;
+  }
+  out = x;
+  return true;
+}
+
+// Finds this library's path and GNU build id among the loaded objects.
+int find_self(struct dl_phdr_info* info, size_t, void*) {
+  uintptr_t self = reinterpret_cast<uintptr_t>(&find_self);
+  bool mine = false;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (ph.p_type == PT_LOAD && self >= lo && self < lo + ph.p_memsz) mine = true;
+  }
+  if (!mine) return 0;
+  copy_str(g_config.library_path, sizeof g_config.library_path, info->dlpi_name);
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_NOTE) continue;
+    auto p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
+    auto end = p + ph.p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      auto n = reinterpret_cast<const ElfW(Nhdr)*>(p);
+      const unsigned char* name = p + sizeof *n;
+      const unsigned char* desc = name + ((n->n_namesz + 3) & ~3u);
+      if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0 &&
+          n->n_descsz <= sizeof g_config.build_id) {
+        memcpy(g_config.build_id, desc, n->n_descsz);
+        g_config.build_id_len = n->n_descsz;
+      }
+      p = desc + ((n->n_descsz + 3) & ~3u);
+    }
+  }
+  return 1;
+}
+
+}  // namespace
+
+bool load_config() {
+  Config& c = g_config;
+  int rtmin = SIGRTMIN, rtmax = SIGRTMAX;
+  long v;
+  c.ckpt_signal = rtmin + kDefaultCkptOffset;
+  c.thaw_signal = rtmin + kDefaultThawOffset;
+  c.freeze_signal = rtmin + kFreezeOffset;
+  if (c.freeze_signal > rtmax) c.freeze_signal = rtmax;
+  if (env_int("CKPT_SIGNAL", rtmin, rtmax, v)) c.ckpt_signal = int(v);
+  if (env_int("CKPT_THAW_SIGNAL", rtmin, rtmax, v)) c.thaw_signal = int(v);
+  if (c.ckpt_signal == c.freeze_signal || c.thaw_signal == c.freeze_signal) {
+    // The internal stop signal moves out of the way of a user's choice.
+    for (int s = rtmax; s >= rtmin; s--)
+      if (s != c.ckpt_signal && s != c.thaw_signal) { c.freeze_signal = s; break; }
+  }
+  if (c.ckpt_signal == c.thaw_signal) {
+    log_error(Msg() << "CKPT_SIGNAL and CKPT_THAW_SIGNAL are both " << c.ckpt_signal << "; libckpt stays inactive");
+    return false;
+  }
+  if (env_int("CKPT_ZSTD_LEVEL", -5, 19, v)) c.zstd_level = int(v);
+  if (env_int("CKPT_FREEZE_TIMEOUT_MS", 10, 600000, v)) c.freeze_timeout_ns = uint64_t(v) * 1000000;
+  if (env_int("CKPT_VERBOSE", 0, 9, v)) g_verbose = v > 0;
+  const char* exit_after = getenv("CKPT_EXIT_AFTER_CHECKPOINT");
+  c.exit_after_checkpoint = exit_after && strcmp(exit_after, "1") == 0;
+  const char* dir = getenv("CKPT_IMAGES");
+  if (dir && dir[0] == '/') {
+    copy_str(c.images_dir, sizeof c.images_dir, dir);
+  } else {
+    // Run without ckpt-run (LD_PRELOAD by hand): images go to the working directory.
+    char cwd[1024];
+    long r = ckpt_syscall2(CKPT_NR_getcwd, long(cwd), sizeof cwd);
+    copy_str(c.images_dir, sizeof c.images_dir, r > 0 ? cwd : "/tmp");
+  }
+  dl_iterate_phdr(find_self, nullptr);
+  c.cpu = read_cpu_features();
+  struct utsname u;
+  if (uname(&u) == 0) {
+    copy_str(c.uts_sysname, sizeof c.uts_sysname, u.sysname);
+    copy_str(c.uts_release, sizeof c.uts_release, u.release);
+    copy_str(c.uts_version, sizeof c.uts_version, u.version);
+    copy_str(c.uts_machine, sizeof c.uts_machine, u.machine);
+  }
+  return true;
+}
+
+}  // namespace ckpt

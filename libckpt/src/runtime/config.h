@@ -1,0 +1,40 @@
+// libckpt's configuration, read once from the environment at load time
+// (ckpt-run sets these variables; see `ckpt-run --help`):
+//   CKPT_IMAGES          image directory (absolute)
+//   CKPT_SIGNAL          checkpoint signal number (default SIGRTMIN+28)
+//   CKPT_THAW_SIGNAL     signal sent to the app after a restore (SIGRTMIN+29)
+//   CKPT_PID_FILE        file to receive the pid once ready (consumed, then unset)
+//   CKPT_EXIT_AFTER_CHECKPOINT=1   exit once an image is written
+//   CKPT_ZSTD_LEVEL      compression level (default 1)
+//   CKPT_FREEZE_TIMEOUT_MS   how long to wait for threads to stop (default 5000)
+#pragma once
+#include <cstdint>
+
+#include "image/image_format.h"
+
+namespace ckpt {
+
+constexpr int kDefaultCkptOffset = 28;  // SIGRTMIN + 28
+constexpr int kDefaultThawOffset = 29;
+constexpr int kFreezeOffset = 30;       // SIGRTMAX: libckpt's internal stop signal
+
+struct Config {
+  int ckpt_signal = 0, thaw_signal = 0, freeze_signal = 0;
+  char images_dir[1024] = "";
+  bool exit_after_checkpoint = false;
+  int zstd_level = 1;
+  uint64_t freeze_timeout_ns = 5'000'000'000ull;
+  char library_path[1024] = "";
+  uint8_t build_id[32] = {};
+  uint32_t build_id_len = 0;
+  ckpt_cpu_features cpu = {};
+  char uts_sysname[65] = "", uts_release[65] = "", uts_version[65] = "", uts_machine[65] = "";
+};
+
+extern Config g_config;
+
+// Reads the environment; returns false (with a message printed) if libckpt
+// must stay inactive.
+bool load_config();
+
+}  // namespace ckpt

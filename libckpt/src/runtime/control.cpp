@@ -1,0 +1,117 @@
+#include "control.h"
+
+#include <fcntl.h>
+#include <cerrno>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include <cstring>
+
+#include "common/raw_syscall.h"
+#include "config.h"
+
+namespace ckpt::control {
+
+namespace {
+constexpr size_t kSize = (sizeof(ckpt_control_block) + 4095) & ~size_t(4095);
+int g_fd = -1;
+ckpt_control_block* g_block = nullptr;
+
+int move_high(int fd, int want_fd) {
+  if (want_fd >= 0) {
+    // Only if the number is free: never replace an application descriptor.
+    if (ckpt_syscall3(CKPT_NR_fcntl, want_fd, F_GETFD, 0) == -EBADF) {
+      long r = ckpt_syscall3(CKPT_NR_dup3, fd, want_fd, O_CLOEXEC);
+      if (r == want_fd) {
+        ckpt_syscall1(CKPT_NR_close, fd);
+        return want_fd;
+      }
+    }
+  }
+  struct rlimit rl;
+  long top = 1024;
+  if (ckpt_syscall4(CKPT_NR_prlimit64, 0, RLIMIT_NOFILE, 0, long(&rl)) == 0 && rl.rlim_cur < 1024)
+    top = long(rl.rlim_cur);
+  for (long target = top - 1; target > 2 && target > top - 64; target--) {
+    if (ckpt_syscall3(CKPT_NR_fcntl, target, F_GETFD, 0) != -EBADF) continue;
+    long r = ckpt_syscall3(CKPT_NR_fcntl, fd, F_DUPFD_CLOEXEC, target);
+    if (r == target) {
+      ckpt_syscall1(CKPT_NR_close, fd);
+      return int(r);
+    }
+    if (r >= 0) ckpt_syscall1(CKPT_NR_close, r);
+  }
+  return fd;  // no room up high: keep the low number rather than fail
+}
+}  // namespace
+
+bool create(int want_fd) {
+  long fd = ckpt_syscall2(CKPT_NR_memfd_create, long(CKPT_CONTROL_NAME), MFD_CLOEXEC);
+  if (fd < 0) return false;
+  if (ckpt_syscall2(CKPT_NR_ftruncate, fd, long(kSize)) != 0) {
+    ckpt_syscall1(CKPT_NR_close, fd);
+    return false;
+  }
+  long p = ckpt_syscall6(CKPT_NR_mmap, 0, long(kSize), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (CKPT_IS_ERR(p)) {
+    ckpt_syscall1(CKPT_NR_close, fd);
+    return false;
+  }
+  g_fd = move_high(int(fd), want_fd);
+  g_block = reinterpret_cast<ckpt_control_block*>(p);
+  memcpy(g_block->magic, CKPT_CONTROL_MAGIC, 8);
+  g_block->version = 1;
+  g_block->size = sizeof(ckpt_control_block);
+  g_block->pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
+  g_block->ckpt_signal = g_config.ckpt_signal;
+  g_block->thaw_signal = g_config.thaw_signal;
+  memcpy(g_block->images_dir, g_config.images_dir, sizeof g_block->images_dir);
+  g_block->images_dir[sizeof g_block->images_dir - 1] = '\0';
+  return true;
+}
+
+void forget() {
+  if (g_block) ckpt_syscall2(CKPT_NR_munmap, long(g_block), long(kSize));
+  if (g_fd >= 0) ckpt_syscall1(CKPT_NR_close, g_fd);
+  g_block = nullptr;
+  g_fd = -1;
+}
+
+void abandon() {
+  g_block = nullptr;  // keep g_fd: create() reuses the number
+}
+
+int fd() { return g_fd; }
+bool owns_fd(int fd) { return fd >= 0 && fd == g_fd; }
+uintptr_t mapping_start() { return uintptr_t(g_block); }
+uintptr_t mapping_end() { return g_block ? uintptr_t(g_block) + kSize : 0; }
+
+void set_ready() {
+  if (g_block) __atomic_store_n(&g_block->ready, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t begin_checkpoint() {
+  if (!g_block) return 0;
+  return __atomic_add_fetch(&g_block->started, 1, __ATOMIC_ACQ_REL);
+}
+
+void finish_checkpoint(uint64_t seq, uint32_t token, bool ok, const char* path, const char* message,
+                       uint64_t bytes, uint64_t freeze_ns, uint64_t write_ns) {
+  if (!g_block) return;
+  ckpt_control_result& r = g_block->results[seq % CKPT_CONTROL_RESULTS];
+  r.seq = 0;  // invalidate while the slot is rewritten
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  r.token = token;
+  r.status = ok ? CKPT_RESULT_OK : CKPT_RESULT_FAILED;
+  r.image_bytes = bytes;
+  r.freeze_ns = freeze_ns;
+  r.write_ns = write_ns;
+  strncpy(r.path, path ? path : "", sizeof r.path - 1);
+  r.path[sizeof r.path - 1] = '\0';
+  strncpy(r.message, message ? message : "", sizeof r.message - 1);
+  r.message[sizeof r.message - 1] = '\0';
+  __atomic_store_n(&r.seq, seq, __ATOMIC_RELEASE);
+  __atomic_store_n(&g_block->completed, seq, __ATOMIC_RELEASE);
+}
+
+}  // namespace ckpt::control

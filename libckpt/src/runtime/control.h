@@ -1,0 +1,27 @@
+// libckpt's end of the control block (common/control_block.h).
+#pragma once
+#include <cstdint>
+
+#include "common/control_block.h"
+#include "common/msg.h"
+
+namespace ckpt::control {
+
+// Creates the memfd at a high close-on-exec descriptor (`want_fd` if >= 0 and
+// free) and maps it. Returns false if the process has no room for it.
+bool create(int want_fd = -1);
+// Drops an inherited block (fork child) or a stale one (after restore).
+void forget();
+// After a restore: the block's fd and mapping do not exist; drop the pointers only.
+void abandon();
+int fd();
+bool owns_fd(int fd);
+uintptr_t mapping_start();
+uintptr_t mapping_end();
+
+void set_ready();
+uint64_t begin_checkpoint();  // returns the sequence number
+void finish_checkpoint(uint64_t seq, uint32_t token, bool ok, const char* path, const char* message,
+                       uint64_t bytes, uint64_t freeze_ns, uint64_t write_ns);
+
+}  // namespace ckpt::control

@@ -1,0 +1,93 @@
+// Load-time set-up of libckpt.so and what a forked child must redo.
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/raw_syscall.h"
+#include "config.h"
+#include "control.h"
+#include "image_file.h"
+#include "interpose/real.h"
+#include "log.h"
+#include "quiesce.h"
+#include "runtime.h"
+
+namespace ckpt {
+
+namespace {
+constexpr size_t kPrivateStackSize = 2u << 20;
+bool g_active = false;
+uintptr_t g_stack_start = 0;
+
+// The pid file appears only once checkpoints can be taken (the contract
+// scripts rely on): written to a temporary name, then renamed.
+void write_pid_file(const char* path) {
+  Msg tmp;
+  tmp << path << ".tmp." << ckpt_syscall0(CKPT_NR_getpid);
+  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(tmp.c_str()), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    log_error(Msg() << "cannot write the pid file " << path << ": " << errno_name(int(-fd)));
+    return;
+  }
+  Msg line;
+  line << ckpt_syscall0(CKPT_NR_getpid) << "\n";
+  ckpt_syscall3(CKPT_NR_write, fd, long(line.c_str()), long(line.size()));
+  ckpt_syscall1(CKPT_NR_close, fd);
+  long r = ckpt_syscall2(CKPT_NR_rename, long(tmp.c_str()), long(path));
+  if (r != 0) log_error(Msg() << "cannot write the pid file " << path << ": " << errno_name(int(-r)));
+}
+
+void on_fork_child() {
+  if (!g_active) return;
+  // The child shares nothing of libckpt's with its parent: its own control block.
+  control::forget();
+  control::create();
+  control::set_ready();
+}
+
+__attribute__((constructor)) void libckpt_init() {
+  real::resolve_all();
+  if (!load_config()) return;
+  if (!allocate_private_stack()) {
+    log_error(Msg() << "cannot allocate libckpt's stack; checkpoints disabled");
+    return;
+  }
+  if (!control::create()) {
+    log_error(Msg() << "cannot create the control block; checkpoints disabled");
+    return;
+  }
+  g_active = true;
+  install_freeze_handler();
+  install_checkpoint_handler();
+  pthread_atfork(nullptr, nullptr, on_fork_child);
+  control::set_ready();
+  if (const char* pid_file = getenv("CKPT_PID_FILE")) {
+    // Only the program ckpt-run launched writes it, not its children.
+    write_pid_file(pid_file);
+    unsetenv("CKPT_PID_FILE");
+  }
+}
+}  // namespace
+
+bool runtime_active() { return g_active; }
+bool is_own_fd(int fd) { return control::owns_fd(fd); }
+
+bool allocate_private_stack() {
+  long p = ckpt_syscall6(CKPT_NR_mmap, 0, kPrivateStackSize, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (CKPT_IS_ERR(p)) return false;
+  g_stack_start = uintptr_t(p);
+  return true;
+}
+
+void abandon_private_stack() { g_stack_start = 0; }
+void* private_stack_top() { return reinterpret_cast<void*>(g_stack_start + kPrivateStackSize); }
+uintptr_t private_stack_start() { return g_stack_start; }
+uintptr_t private_stack_end() { return g_stack_start ? g_stack_start + kPrivateStackSize : 0; }
+
+}  // namespace ckpt
+
+extern "C" __attribute__((visibility("default"))) int ckpt_is_enabled(void) { return ckpt::runtime_active(); }

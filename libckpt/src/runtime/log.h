@@ -1,0 +1,15 @@
+// libckpt's messages go to the application's stderr, prefixed "libckpt[pid]:",
+// written with one raw write(2) so they are async-signal-safe and never
+// interleave within a line. Only warnings and errors are printed unless
+// CKPT_VERBOSE=1.
+#pragma once
+#include "common/msg.h"
+
+namespace ckpt {
+
+void log_error(const Msg& m);
+void log_warning(const Msg& m);
+void log_info(const Msg& m);  // only with CKPT_VERBOSE=1
+extern bool g_verbose;
+
+}  // namespace ckpt

@@ -1,0 +1,229 @@
+#include "quiesce.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "arena.h"
+#include "common/raw_syscall.h"
+#include "config.h"
+#include "interpose/real.h"
+
+extern "C" long ckpt_save_context(ckpt::ResumeContext* ctx) __attribute__((returns_twice));
+
+namespace ckpt {
+
+namespace {
+
+struct FreezeState {
+  std::atomic<uint32_t> active{0};      // a freeze is in progress
+  std::atomic<uint32_t> parked{0};      // threads parked in the live process
+  std::atomic<uint32_t> restored{0};    // threads back in libckpt after a restore
+  std::atomic<uint32_t> generation{0};  // bumped by thaw
+  std::atomic<uint32_t> nslots{0};
+  ThreadCapture* slots = nullptr;
+  uint32_t capacity = 0;
+  uint32_t live = 0;                    // slots whose thread parked (coordinator included)
+};
+FreezeState g;
+
+uint64_t now_ns() {
+  struct timespec t;
+  ckpt_syscall2(CKPT_NR_clock_gettime, CLOCK_MONOTONIC, long(&t));
+  return uint64_t(t.tv_sec) * 1000000000ull + uint64_t(t.tv_nsec);
+}
+
+void futex_wait(std::atomic<uint32_t>* word, uint32_t val, uint64_t timeout_ns) {
+  struct timespec ts = {long(timeout_ns / 1000000000ull), long(timeout_ns % 1000000000ull)};
+  ckpt_syscall4(CKPT_NR_futex, long(word), FUTEX_WAIT_PRIVATE, val, timeout_ns ? long(&ts) : 0);
+}
+
+void futex_wake(std::atomic<uint32_t>* word) {
+  ckpt_syscall3(CKPT_NR_futex, long(word), FUTEX_WAKE_PRIVATE, 0x7fffffff);
+}
+
+ThreadCapture* find_slot(int32_t tid) {
+  uint32_t n = g.nslots.load(std::memory_order_acquire);
+  for (uint32_t i = 1; i < n; i++)
+    if (g.slots[i].tid == tid) return &g.slots[i];
+  return nullptr;
+}
+
+void on_freeze_signal(int, siginfo_t*, void* ucv) {
+  if (!g.active.load(std::memory_order_acquire)) return;  // stale signal from an abandoned freeze
+  int saved_errno = errno;
+  ThreadCapture* slot = find_slot(int32_t(ckpt_syscall0(CKPT_NR_gettid)));
+  if (!slot) return;
+  capture_thread(*slot, static_cast<ucontext_t*>(ucv));
+  long restored = ckpt_save_context(&slot->resume);
+  // From here on the code also runs after a restore, when `slot` (arena
+  // memory) no longer exists: only globals may be used.
+  uint32_t gen = g.generation.load(std::memory_order_acquire);
+  std::atomic<uint32_t>& counter = restored ? g.restored : g.parked;
+  counter.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake(&counter);
+  while (g.generation.load(std::memory_order_acquire) == gen) futex_wait(&g.generation, gen, 0);
+  errno = saved_errno;
+}
+
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+// Calls fn(tid) for every thread of the process. Returns false on error.
+template <class Fn>
+bool for_each_task(Fn&& fn) {
+  long dir = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/task"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dir < 0) return false;
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = ckpt_syscall3(CKPT_NR_getdents64, dir, long(buf), sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      auto d = reinterpret_cast<LinuxDirent64*>(buf + off);
+      off += d->d_reclen;
+      int32_t tid = 0;
+      for (const char* p = d->d_name; *p >= '0' && *p <= '9'; p++) tid = tid * 10 + (*p - '0');
+      if (tid > 0) fn(tid);
+    }
+  }
+  ckpt_syscall1(CKPT_NR_close, dir);
+  return true;
+}
+
+bool task_exists(int32_t tid) {
+  Msg path;
+  path << "/proc/self/task/" << tid;
+  struct stat sb;
+  return ckpt_syscall4(CKPT_NR_newfstatat, AT_FDCWD, long(path.c_str()), long(&sb), 0) == 0;
+}
+
+void describe_task(Msg& err, int32_t tid) {
+  Msg path;
+  path << "/proc/self/task/" << tid << "/comm";
+  char comm[32] = "";
+  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(path.c_str()), O_RDONLY | O_CLOEXEC, 0);
+  if (fd >= 0) {
+    long n = ckpt_syscall3(CKPT_NR_read, fd, long(comm), sizeof comm - 1);
+    if (n > 0) comm[n - 1] = '\0';  // drop the newline
+    ckpt_syscall1(CKPT_NR_close, fd);
+  }
+  err << " " << tid << " (" << comm << ")";
+}
+
+}  // namespace
+
+void install_freeze_handler() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_freeze_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;  // never SA_ONSTACK: an AVX-512 frame overflows small altstacks
+  sigfillset(&sa.sa_mask);
+  real::sigaction(g_config.freeze_signal, &sa, nullptr);
+}
+
+bool freeze_other_threads(FreezeResult& out, Msg& err) {
+  int32_t self = int32_t(ckpt_syscall0(CKPT_NR_gettid));
+  int32_t pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
+  uint32_t ntasks = 0;
+  if (!for_each_task([&](int32_t) { ntasks++; })) {
+    err << "cannot list /proc/self/task";
+    return false;
+  }
+  g.capacity = ntasks * 2 + 64;
+  g.slots = static_cast<ThreadCapture*>(arena::allocate(sizeof(ThreadCapture) * g.capacity));
+  if (!g.slots) {
+    err << "out of memory for " << ntasks << " thread records";
+    return false;
+  }
+  for (uint32_t i = 0; i < g.capacity; i++) g.slots[i] = ThreadCapture{};
+  g.slots[0].tid = self;
+  g.slots[0].coordinator = true;
+  g.parked.store(0);
+  g.restored.store(0);
+  g.nslots.store(1, std::memory_order_release);
+  g.active.store(1, std::memory_order_release);
+
+  uint32_t expected = 0;
+  bool overflow = false;
+  uint64_t deadline = now_ns() + g_config.freeze_timeout_ns;
+  for (;;) {
+    // Signal every thread not yet seen; repeat until a listing shows none new.
+    uint32_t fresh = 0;
+    for_each_task([&](int32_t tid) {
+      if (tid == self || find_slot(tid)) return;
+      uint32_t n = g.nslots.load(std::memory_order_relaxed);
+      if (n == g.capacity) {
+        overflow = true;
+        return;
+      }
+      g.slots[n].tid = tid;
+      g.nslots.store(n + 1, std::memory_order_release);
+      if (ckpt_syscall3(CKPT_NR_tgkill, pid, tid, g_config.freeze_signal) == 0) {
+        expected++;
+        fresh++;
+      } else {
+        g.slots[n].tid = 0;  // exited before it could be signalled
+      }
+    });
+    if (overflow) {
+      err << "more threads than expected appeared during the freeze";
+      break;
+    }
+    uint32_t parked = g.parked.load(std::memory_order_acquire);
+    if (fresh == 0 && parked == expected) {
+      out.slots = g.slots;
+      out.count = g.nslots.load();
+      g.live = expected + 1;
+      return true;
+    }
+    uint64_t now = now_ns();
+    if (now >= deadline) {
+      // Threads that exited while we waited no longer count.
+      for (uint32_t i = 1; i < g.nslots.load(); i++) {
+        ThreadCapture& s = g.slots[i];
+        if (s.tid && s.resume.rip == 0 && !task_exists(s.tid)) {
+          s.tid = 0;
+          expected--;
+        }
+      }
+      if (g.parked.load() == expected) continue;
+      err << "threads did not stop within " << g_config.freeze_timeout_ns / 1000000 << " ms (they block every signal):";
+      for (uint32_t i = 1; i < g.nslots.load(); i++)
+        if (g.slots[i].tid && g.slots[i].resume.rip == 0) describe_task(err, g.slots[i].tid);
+      break;
+    }
+    uint64_t wait = deadline - now < 2000000 ? deadline - now : 2000000;
+    futex_wait(&g.parked, parked, wait);
+  }
+  thaw_threads();
+  return false;
+}
+
+void thaw_threads() {
+  g.active.store(0, std::memory_order_release);
+  g.generation.fetch_add(1, std::memory_order_acq_rel);
+  futex_wake(&g.generation);
+}
+
+void wait_restored_threads(uint32_t expected) {
+  for (;;) {
+    uint32_t n = g.restored.load(std::memory_order_acquire);
+    if (n >= expected) return;
+    futex_wait(&g.restored, n, 100000000);
+  }
+}
+
+uint32_t frozen_thread_count() { return g.live; }
+
+}  // namespace ckpt

@@ -1,0 +1,24 @@
+// libckpt's process-wide runtime: load-time set-up, the checkpoint signal
+// handler, and what a restored or forked process must redo.
+#pragma once
+#include <signal.h>
+
+#include <cstdint>
+
+namespace ckpt {
+
+bool runtime_active();
+bool is_own_fd(int fd);
+
+// libckpt's own stack for the capture and writing phases (never the
+// application's: a thread's stack may be small).
+void* private_stack_top();
+uintptr_t private_stack_start();
+uintptr_t private_stack_end();
+bool allocate_private_stack();
+void abandon_private_stack();  // after a restore: the mapping is gone
+
+void on_checkpoint_signal(int sig, siginfo_t* info, void* uc);
+void install_checkpoint_handler();
+
+}  // namespace ckpt
