@@ -114,6 +114,9 @@ int run_checkpoint(const Options& o) {
         fprintf(stderr, "ckpt-run: checkpoint of process %d failed: %s\n", pid, msg.c_str());
         return kExitFailure;
       }
+      if (o.verbose)
+        fprintf(stderr, "ckpt-run: process %d: image %s, %llu bytes, frozen %.1f ms, done in %.1f ms\n", pid,
+                path.c_str(), (unsigned long long)r.image_bytes, r.freeze_ns / 1e6, r.write_ns / 1e6);
       printf("%s\n", path.c_str());
       return 0;
     }
