@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 
 #include "common/raw_syscall.h"
 
@@ -123,7 +124,7 @@ void enter_restorer(const RestoreContext& c) {
                                sizeof(ckpt_plan_move) * (st.regions.size() + 1) +
                                sizeof(ckpt_plan_fd) * (c.fds->dups.size() + 1) + sizeof(int32_t) * (c.fds->keep.size() + 3) +
                                sizeof(ckpt_plan_sigaction) * 65 + sizeof(ckpt_plan_thread) * nthreads +
-                               sizeof(ckpt_tid_map) * nthreads + sizeof(uint32_t) * (st.creds.groups.size() + 1) +
+                               sizeof(ckpt_tid_map) * nthreads + sizeof(ckpt_plan_timer) * (st.timers.size() + 1) + 256 + sizeof(uint32_t) * (st.creds.groups.size() + 1) +
                                st.mm.auxv.size() * 8 + (1 << 20) + 4096);
   uint64_t code_len = round_up(blob_len);
   uint64_t hole_len = code_len + data_len + kThreadStack * nthreads + kMainStack;
@@ -228,7 +229,8 @@ void enter_restorer(const RestoreContext& c) {
     const ThreadState& t = st.threads[i];
     ckpt_plan_thread& pt = threads[i];
     memset(&pt, 0, sizeof pt);
-    pt.tid = c.identity == CKPT_IDENTITY_NEW_PID ? 0 : t.tid;
+    pt.tid = t.tid;
+    pt.set_tid = c.identity != CKPT_IDENTITY_NEW_PID;
     pt.is_main = t.tid == st.pid;
     pt.fs_base = t.fs_base;
     pt.sigmask = t.handler_sigmask;
@@ -251,6 +253,22 @@ void enter_restorer(const RestoreContext& c) {
   p.threads = uint64_t(threads);
   p.nthreads = uint32_t(nthreads);
 
+  // Timers (sorted by id: without PR_TIMER_CREATE_RESTORE_IDS they come in order).
+  std::vector<PosixTimer> timers = st.timers;
+  std::sort(timers.begin(), timers.end(), [](const PosixTimer& x, const PosixTimer& y) { return x.id < y.id; });
+  auto* pt = a.alloc<ckpt_plan_timer>(timers.size());
+  for (size_t i = 0; i < timers.size(); i++) {
+    const PosixTimer& t = timers[i];
+    pt[i] = {t.id, t.clock, t.signo, t.notify, t.target_tid, 0, t.value, t.next_ns, t.interval_ns};
+  }
+  p.timers = uint64_t(pt);
+  p.ntimers = uint32_t(timers.size());
+  auto* it = a.alloc<ckpt_plan_itimer>(st.itimers.size());
+  for (size_t i = 0; i < st.itimers.size(); i++)
+    it[i] = {st.itimers[i].which, 0, st.itimers[i].next_us, st.itimers[i].interval_us};
+  p.itimers = uint64_t(it);
+  p.nitimers = uint32_t(st.itimers.size());
+
   // What libckpt learns when it resumes.
   ckpt_restore_info& info = p.info;
   info.magic = CKPT_RESTORE_INFO_MAGIC;
@@ -261,7 +279,6 @@ void enter_restorer(const RestoreContext& c) {
   info.old_pid = st.pid;
   info.new_pid = c.new_pid;
   auto* tids = a.alloc<ckpt_tid_map>(nthreads);
-  for (size_t i = 0; i < nthreads; i++) tids[i] = {st.threads[i].tid, st.threads[i].tid};
   info.tid_map = uint64_t(tids);
   strncpy(info.images_dir, c.images_dir.c_str(), sizeof info.images_dir - 1);
   strncpy(info.image_path, c.image_path.c_str(), sizeof info.image_path - 1);

@@ -37,6 +37,7 @@
 #include "actions.h"
 #include "files.h"
 #include "host_check.h"
+#include "identity.h"
 #include "memory.h"
 #include "plan.h"
 #include "program_check.h"
@@ -45,7 +46,7 @@ namespace ckpt {
 
 namespace {
 
-pid_t g_child = 0;
+const RestoredProcess* g_process = nullptr;
 
 double since_ms(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -62,42 +63,11 @@ void reexec_if_aslr_disabled(char** argv) {
   personality(pers);  // exec failed: carry on, collisions are still handled
 }
 
-bool has_capability(int cap) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("CapEff:", 0) == 0) return (strtoull(line.c_str() + 7, nullptr, 16) >> cap) & 1;
-  return false;
-}
-
-std::string process_name(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
-  std::string s;
-  std::getline(f, s);
-  return s.empty() ? "?" : s;
-}
-
-bool id_in_use(pid_t id) { return access(("/proc/" + std::to_string(id)).c_str(), F_OK) == 0; }
-
-// Creates the process that becomes the restored application, with the
-// image's pid when `want` is nonzero. Returns like fork().
-pid_t spawn(pid_t want) {
-  struct clone_args a;
-  memset(&a, 0, sizeof a);
-  a.exit_signal = SIGCHLD;
-  pid_t tid[1] = {want};
-  if (want) {
-    a.set_tid = uint64_t(tid);
-    a.set_tid_size = 1;
-  }
-  return pid_t(syscall(SYS_clone3, &a, sizeof a));
-}
-
 void forward_signal(int sig, siginfo_t* info, void*) {
   // Signals the terminal sends (Ctrl-C) reach the child directly: it is in
   // our process group. Forward only those sent to ckpt-run by someone else.
   if (info && info->si_code == SI_KERNEL) return;
-  if (g_child > 0) kill(g_child, sig);
+  if (g_process) g_process->forward(sig);
 }
 
 void write_pid_file(const std::string& path, pid_t pid) {
@@ -156,7 +126,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
   _exit(kExitFailure);
 }
 
-int wait_for_application(pid_t child) {
+int wait_for_application(const RestoredProcess& proc) {
   for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH}) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -164,9 +134,7 @@ int wait_for_application(pid_t child) {
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigaction(sig, &sa, nullptr);
   }
-  int status;
-  while (waitpid(child, &status, 0) < 0)
-    if (errno != EINTR) return kExitFailure;
+  int status = proc.wait();
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   int sig = WTERMSIG(status);
   // Die the same way, so that our caller sees what the application did.
@@ -208,22 +176,18 @@ int run_restore(const Options& o, char** argv) {
   }
 
   // Identity: the original pid and tids where the kernel lets us have them.
-  uint32_t identity = CKPT_IDENTITY_SAME_PID;
-  bool can_set_tid = has_capability(21 /* CAP_SYS_ADMIN */) || has_capability(40 /* CAP_CHECKPOINT_RESTORE */);
-  std::string identity_problem;
-  if (!can_set_tid) identity_problem = "restoring the original pid needs root or CAP_CHECKPOINT_RESTORE";
-  for (const ThreadState& t : st.threads)
-    if (identity_problem.empty() && id_in_use(t.tid))
-      identity_problem = (t.tid == st.pid ? "pid " : "thread id ") + std::to_string(t.tid) + " is in use by " +
-                         process_name(t.tid) + " (a killed process's pid can stay taken until it is reaped)";
-  if (!identity_problem.empty()) {
-    if (!o.new_pid) {
-      fprintf(stderr, "ckpt-run: cannot restore: %s; use --new-pid to restore under a new pid\n",
-              identity_problem.c_str());
-      return kExitFailure;
-    }
-    identity = CKPT_IDENTITY_NEW_PID;
+  IdentityChoice identity;
+  try {
+    std::vector<pid_t> tids;
+    for (const ThreadState& t : st.threads) tids.push_back(t.tid);
+    identity = choose_identity(st.pid, tids, o.new_pid);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "ckpt-run: cannot restore: %s\n", e.what());
+    return kExitFailure;
   }
+  if (o.verbose && !identity.why_not_same_pid.empty())
+    fprintf(stderr, "ckpt-run: %s: restoring with %s\n", identity.why_not_same_pid.c_str(),
+            describe_identity(identity.mode).c_str());
 
   int ready[2], error[2];
   if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(error, O_CLOEXEC) != 0) {
@@ -231,17 +195,18 @@ int run_restore(const Options& o, char** argv) {
     return kExitFailure;
   }
   fflush(nullptr);
-  pid_t child = spawn(identity == CKPT_IDENTITY_SAME_PID ? st.pid : 0);
-  if (child < 0) {
-    fprintf(stderr, "ckpt-run: cannot create the process (pid %d): %s\n", st.pid, strerror(errno));
+  RestoredProcess proc;
+  try {
+    proc.start(identity.mode, st.pid, [&] {
+      close(ready[0]);
+      close(error[0]);
+      child_main(*img, o, ready[1], error[1], identity.mode);
+    }, {ready[1], error[1]});
+  } catch (const std::exception& e) {
+    fprintf(stderr, "ckpt-run: cannot restore: %s\n", e.what());
     return kExitFailure;
   }
-  if (child == 0) {
-    close(ready[0]);
-    close(error[0]);
-    child_main(*img, o, ready[1], error[1], identity);
-  }
-  g_child = child;
+  g_process = &proc;
   close(ready[1]);
   close(error[1]);
   char byte = 0;
@@ -253,8 +218,7 @@ int run_restore(const Options& o, char** argv) {
     char buf[1024];
     ssize_t k;
     while ((k = read(error[0], buf, sizeof buf)) > 0) msg.append(buf, size_t(k));
-    int status;
-    waitpid(child, &status, 0);
+    int status = proc.wait();
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
     if (msg.empty())
       msg = WIFSIGNALED(status) ? std::string("the process died with signal ") + strsignal(WTERMSIG(status))
@@ -263,11 +227,13 @@ int run_restore(const Options& o, char** argv) {
     return kExitFailure;
   }
   close(error[0]);
+  pid_t pid = proc.app_pid();
   if (o.verbose)
-    fprintf(stderr, "ckpt-run: restored pid %d from %s in %.1f ms\n", child, o.target.c_str(), since_ms(t0));
-  if (!o.pid_file.empty()) write_pid_file(absolute_path(o.pid_file), child);
+    fprintf(stderr, "ckpt-run: restored pid %d from %s in %.1f ms (%s)\n", pid, o.target.c_str(), since_ms(t0),
+            describe_identity(identity.mode).c_str());
+  if (!o.pid_file.empty()) write_pid_file(absolute_path(o.pid_file), pid);
   img.reset();
-  return wait_for_application(child);
+  return wait_for_application(proc);
 }
 
 }  // namespace ckpt

@@ -15,7 +15,9 @@
  *   6. create the other threads with clone3(set_tid); every thread sets its
  *      own robust list, clear_child_tid, sigaltstack, name, affinity, rseq
  *      registration and credentials, then waits for the others
- *   7. tell ckpt-run the process is ready, and let every thread jump back to
+ *   7. re-create POSIX timers with their ids (targets may be threads) and
+ *      the setitimer timers, with their remaining time
+ *   8. tell ckpt-run the process is ready, and let every thread jump back to
  *      its saved context inside libckpt with the restore info as the value
  *      of ckpt_save_context().
  * Any failure writes a message to the error pipe and ends the process. */
@@ -33,6 +35,8 @@ enum {
   RSEQ_FLAG_UNREGISTER_ = 1,
   FUTEX_WAIT_PRIVATE_ = 128, FUTEX_WAKE_PRIVATE_ = 129,
   ARCH_SET_FS_ = 0x1002,
+  NR_timer_create_ = 222, NR_timer_settime_ = 223, NR_timer_delete_ = 226,
+  PR_TIMER_CREATE_RESTORE_IDS_ = 77,
 };
 
 #define CLONE_VM_ 0x00000100ull
@@ -207,6 +211,9 @@ static void setup_thread(struct ckpt_plan* p, const struct ckpt_plan_thread* t) 
   long r;
   if (t->robust_list) ckpt_syscall2(CKPT_NR_set_robust_list, (long)t->robust_list, (long)t->robust_list_len);
   ckpt_syscall1(CKPT_NR_set_tid_address, (long)t->clear_child_tid);
+  /* Under a new tid, glibc's copy in struct pthread (the word clear_child_tid
+   * points at) must say so, or pthread_kill/pthread_join get it wrong. */
+  if (!t->set_tid && t->clear_child_tid) *(volatile int32_t*)t->clear_child_tid = (int32_t)ckpt_syscall0(CKPT_NR_gettid);
   struct {
     uint64_t sp;
     int32_t flags;
@@ -223,6 +230,73 @@ static void setup_thread(struct ckpt_plan* p, const struct ckpt_plan_thread* t) 
     if (r < 0) fail(p, "cannot register the rseq area at", t->rseq_area, r);
   }
   set_credentials(p);
+}
+
+static int32_t map_tid(const struct ckpt_plan* p, int32_t old_tid) {
+  const struct ckpt_plan_thread* threads = (const struct ckpt_plan_thread*)p->threads;
+  for (uint32_t i = 0; i < p->nthreads; i++)
+    if (threads[i].tid == old_tid) return threads[i].new_tid;
+  return old_tid;
+}
+
+struct kernel_sigevent_ {
+  uint64_t value;
+  int32_t signo, notify;
+  int32_t tid;
+  int32_t pad[11];
+};
+
+struct kernel_itimerspec_ {
+  int64_t interval_sec, interval_nsec, value_sec, value_nsec;
+};
+
+static long create_timer(const struct ckpt_plan_timer* t, int32_t tid, int32_t* id) {
+  struct kernel_sigevent_ ev;
+  memset(&ev, 0, sizeof ev);
+  ev.value = t->value;
+  ev.signo = t->signo;
+  ev.notify = t->notify;
+  ev.tid = tid;
+  return ckpt_syscall3(NR_timer_create_, t->clock, (long)&ev, (long)id);
+}
+
+static void restore_timers(const struct ckpt_plan* p) {
+  const struct ckpt_plan_timer* timers = (const struct ckpt_plan_timer*)p->timers;
+  /* With PR_TIMER_CREATE_RESTORE_IDS (Linux 6.16+) timer_create takes the id
+   * we ask for; without it ids come in ascending order, and gaps are filled
+   * with placeholder timers deleted afterwards. */
+  int by_id = ckpt_syscall5(CKPT_NR_prctl, PR_TIMER_CREATE_RESTORE_IDS_, 1, 0, 0, 0) == 0;
+  int32_t fillers[256];
+  uint32_t nfillers = 0;
+  for (uint32_t i = 0; i < p->ntimers; i++) {
+    const struct ckpt_plan_timer* t = &timers[i];
+    int32_t tid = (t->notify & 4 /* SIGEV_THREAD_ID */) ? map_tid(p, t->target_tid) : 0;
+    int32_t id = t->id;
+    for (;;) {
+      long r = create_timer(t, tid, &id);
+      if (r < 0) fail(p, "cannot re-create POSIX timer", (uint64_t)t->id, r);
+      if (id == t->id) break;
+      if (by_id || id > t->id || nfillers == 256) fail(p, "cannot re-create POSIX timer with its id", (uint64_t)t->id, 0);
+      fillers[nfillers++] = id;
+      id = t->id;
+    }
+    if (t->next_ns || t->interval_ns) {
+      struct kernel_itimerspec_ its = {t->interval_ns / 1000000000, t->interval_ns % 1000000000,
+                                       t->next_ns / 1000000000, t->next_ns % 1000000000};
+      long r = ckpt_syscall4(NR_timer_settime_, id, 0, (long)&its, 0);
+      if (r < 0) fail(p, "cannot arm POSIX timer", (uint64_t)t->id, r);
+    }
+  }
+  if (by_id) ckpt_syscall5(CKPT_NR_prctl, PR_TIMER_CREATE_RESTORE_IDS_, 0, 0, 0, 0);
+  for (uint32_t i = 0; i < nfillers; i++) ckpt_syscall1(NR_timer_delete_, fillers[i]);
+
+  const struct ckpt_plan_itimer* it = (const struct ckpt_plan_itimer*)p->itimers;
+  for (uint32_t i = 0; i < p->nitimers; i++) {
+    int64_t v[4] = {it[i].interval_us / 1000000, it[i].interval_us % 1000000, it[i].next_us / 1000000,
+                    it[i].next_us % 1000000};
+    long r = ckpt_syscall3(CKPT_NR_setitimer, it[i].which, (long)v, 0);
+    if (r < 0) fail(p, "cannot restore interval timer", (uint64_t)it[i].which, r);
+  }
 }
 
 static __attribute__((noreturn)) void finish_thread(struct ckpt_plan* p, const struct ckpt_plan_thread* t) {
@@ -257,9 +331,10 @@ static void create_thread(struct ckpt_plan* p, const struct ckpt_plan_thread* t)
   a.stack_size = 16384 - 64;
   a.tls = t->fs_base;
   a.set_tid = (uint64_t)&tid;
-  a.set_tid_size = tid ? 1 : 0;
+  a.set_tid_size = t->set_tid ? 1 : 0;
   long r = restorer_clone3(&a, sizeof a, thread_entry, s);
   if (r < 0) fail(p, "cannot create thread", (uint64_t)tid, r);
+  ((struct ckpt_plan_thread*)t)->new_tid = (int32_t)r;
 }
 
 void restorer_main(struct ckpt_plan* p) {
@@ -300,6 +375,7 @@ void restorer_main(struct ckpt_plan* p) {
   }
   if (!main_thread) fail(p, "no main thread in the plan", 0, 0);
 
+  ((struct ckpt_plan_thread*)main_thread)->new_tid = (int32_t)ckpt_syscall0(CKPT_NR_gettid);
   long r = ckpt_syscall2(CKPT_NR_arch_prctl, ARCH_SET_FS_, (long)main_thread->fs_base);
   if (r < 0) fail(p, "cannot set the thread pointer", main_thread->fs_base, r);
   setup_thread(p, main_thread);
@@ -311,6 +387,11 @@ void restorer_main(struct ckpt_plan* p) {
     if (n == p->nthreads) break;
     futex_wait(&p->threads_ready, n);
   }
+  restore_timers(p);
+  struct ckpt_tid_map* map = (struct ckpt_tid_map*)p->info.tid_map;
+  for (uint32_t i = 0; i < p->nthreads; i++) map[i] = (struct ckpt_tid_map){threads[i].tid, threads[i].new_tid};
+  p->info.new_pid = main_thread->new_tid;
+
   char ok = 1;
   ckpt_syscall3(CKPT_NR_write, p->ready_fd, (long)&ok, 1);
   ckpt_syscall1(CKPT_NR_close, p->ready_fd);

@@ -40,9 +40,23 @@ struct ckpt_plan_resume {  /* same layout as ckpt::ResumeContext */
   uint32_t mxcsr, fpu_cw;
 };
 
+struct ckpt_plan_timer {   /* a POSIX timer, re-created with its id */
+  int32_t id, clock, signo, notify;
+  int32_t target_tid, reserved;
+  uint64_t value;
+  int64_t next_ns, interval_ns;
+};
+
+struct ckpt_plan_itimer {
+  int32_t which, reserved;
+  int64_t next_us, interval_us;
+};
+
 struct ckpt_plan_thread {
-  int32_t tid;             /* set_tid for clone3 (the main thread's is the process's) */
+  int32_t tid;             /* the thread's id in the image */
   int32_t is_main;
+  int32_t set_tid;         /* 1: clone3 asks for `tid`; 0: any id (--new-pid) */
+  int32_t new_tid;         /* filled in by the restorer */
   uint64_t fs_base;
   uint64_t sigmask;        /* mask while it finishes inside libckpt's handler */
   uint64_t altstack_sp, altstack_size;
@@ -108,7 +122,12 @@ struct ckpt_plan {
 
   /* 4. threads */
   uint32_t nthreads, reserved2;
-  uint64_t threads;          /* struct ckpt_plan_thread[nthreads], main first */
+  uint64_t threads;          /* struct ckpt_plan_thread[nthreads] */
+
+  /* 5. timers, armed once every thread exists */
+  uint32_t ntimers, nitimers;
+  uint64_t timers;           /* struct ckpt_plan_timer[ntimers], sorted by id */
+  uint64_t itimers;          /* struct ckpt_plan_itimer[nitimers] */
 
   /* reporting */
   int32_t ready_fd, error_fd;  /* pipes to the waiting ckpt-run */

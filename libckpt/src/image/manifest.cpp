@@ -106,6 +106,9 @@ json thread_json(const ThreadState& t) {
               {"robust_list", {{"head", t.robust_list}, {"len", t.robust_list_len}}},
               {"clear_child_tid", t.clear_child_tid},
               {"rseq", {{"area", t.rseq_area}, {"len", t.rseq_len}, {"sig", t.rseq_sig}}},
+              {"origin", t.origin},
+              {"pthread", t.pthread},
+              {"stack", {t.stack_lo, t.stack_hi}},
               {"affinity", u64_array(t.affinity)},
               {"interrupted", {{"rip", t.interrupted_rip}, {"rsp", t.interrupted_rsp}}}};
 }
@@ -137,6 +140,14 @@ ThreadState thread_from(const Reader& r) {
   t.rseq_area = rs.u64("area");
   t.rseq_len = rs.u32("len");
   t.rseq_sig = rs.u32("sig");
+  if (r.has("origin")) t.origin = r.str("origin", 32);
+  if (r.has("pthread")) t.pthread = r.u64("pthread");
+  if (r.has("stack")) {
+    auto st = r.u64s("stack", 2);
+    if (st.size() != 2) r.fail("stack", "expected [lo, hi]");
+    t.stack_lo = st[0];
+    t.stack_hi = st[1];
+  }
   t.affinity = r.u64s("affinity", 1024);
   Reader in = r.obj("interrupted");
   t.interrupted_rip = in.u64("rip");
@@ -262,6 +273,16 @@ std::string manifest_to_json(const ProcessState& st) {
     sigs.push_back({{"signo", s.signo}, {"handler", s.handler}, {"flags", s.flags},
                     {"restorer", s.restorer}, {"mask", s.mask}});
   j["signals"] = sigs;
+  json timers = json::array();
+  for (auto& t : st.timers)
+    timers.push_back({{"id", t.id}, {"clock", t.clock}, {"signo", t.signo}, {"notify", t.notify},
+                      {"target_tid", t.target_tid}, {"value", t.value}, {"next_ns", t.next_ns},
+                      {"interval_ns", t.interval_ns}});
+  j["timers"] = timers;
+  json itimers = json::array();
+  for (auto& t : st.itimers)
+    itimers.push_back({{"which", t.which}, {"next_us", t.next_us}, {"interval_us", t.interval_us}});
+  j["itimers"] = itimers;
   json threads = json::array();
   for (auto& t : st.threads) threads.push_back(thread_json(t));
   j["threads"] = threads;
@@ -354,6 +375,30 @@ ProcessState manifest_from_json(const std::string& text) {
     st.signals.push_back({e.i32("signo", 1, 64), e.u64("handler"), e.u64("flags"), e.u64("restorer"),
                           e.u64("mask")});
   }
+  i = 0;
+  if (r.has("timers"))
+    for (auto& x : r.array("timers", 1 << 16)) {
+      Reader e(x, "timers[" + std::to_string(i++) + "]");
+      PosixTimer t;
+      t.id = e.i32("id", 0);
+      t.clock = e.i32("clock", -64, 64);
+      t.signo = e.i32("signo", 0, 64);
+      t.notify = e.i32("notify", 0, 7);
+      t.target_tid = e.i32("target_tid", 0);
+      t.value = e.u64("value");
+      t.next_ns = e.i64("next_ns");
+      t.interval_ns = e.i64("interval_ns");
+      if (t.next_ns < 0 || t.interval_ns < 0) e.fail("next_ns", "negative time");
+      st.timers.push_back(t);
+    }
+  i = 0;
+  if (r.has("itimers"))
+    for (auto& x : r.array("itimers", 3)) {
+      Reader e(x, "itimers[" + std::to_string(i++) + "]");
+      IntervalTimer t{e.i32("which", 0, 2), e.i64("next_us"), e.i64("interval_us")};
+      if (t.next_us < 0 || t.interval_us < 0) e.fail("next_us", "negative time");
+      st.itimers.push_back(t);
+    }
   i = 0;
   for (auto& x : r.array("threads", 1 << 16))
     st.threads.push_back(thread_from(Reader(x, "threads[" + std::to_string(i++) + "]")));

@@ -32,6 +32,9 @@ struct ThreadState {
   uint64_t rseq_area = 0;             // 0: not registered
   uint32_t rseq_len = 0, rseq_sig = 0;
   std::string name;                   // comm
+  std::string origin;                 // "main", "pthread" (registered), "unregistered"
+  uint64_t pthread = 0;               // pthread_t, when registered
+  uint64_t stack_lo = 0, stack_hi = 0;
   std::vector<uint64_t> affinity;     // CPU mask words
   uint64_t interrupted_rip = 0, interrupted_rsp = 0;  // for --inspect
 };
@@ -115,6 +118,24 @@ struct SignalAction {
   uint64_t mask = 0;
 };
 
+// A POSIX timer as /proc/self/timers and timer_gettime show it. Re-created
+// with its id (PR_TIMER_CREATE_RESTORE_IDS) and its remaining time.
+struct PosixTimer {
+  int32_t id = 0;
+  int32_t clock = 0;
+  int32_t signo = 0;
+  int32_t notify = 0;               // SIGEV_SIGNAL / SIGEV_NONE, | SIGEV_THREAD_ID
+  int32_t target_tid = 0;           // thread for SIGEV_THREAD_ID
+  uint64_t value = 0;               // sigev_value
+  int64_t next_ns = 0, interval_ns = 0;  // 0/0: disarmed
+};
+
+// setitimer(2) timers (ITIMER_REAL is alarm()'s).
+struct IntervalTimer {
+  int32_t which = 0;
+  int64_t next_us = 0, interval_us = 0;
+};
+
 struct Rlimit {
   int32_t resource = 0;
   uint64_t cur = 0, max = 0;
@@ -166,6 +187,8 @@ struct ProcessState {
   MmFields mm;
   VdsoLayout vdso;
   std::vector<SignalAction> signals;
+  std::vector<PosixTimer> timers;
+  std::vector<IntervalTimer> itimers;
   std::vector<ThreadState> threads;
   std::vector<Region> regions;      // sorted by start, non-overlapping
   std::vector<FileRef> files;

@@ -6,41 +6,27 @@
 
 namespace ckpt::real {
 
+#define CKPT_DEFINE_REAL(fn) decltype(&::fn) fn = nullptr;
+CKPT_REAL_FUNCTIONS(CKPT_DEFINE_REAL)
+#undef CKPT_DEFINE_REAL
+
 namespace {
-
-template <class F>
-F resolve(F& slot, const char* name) {
-  if (!slot) {
-    slot = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
-    if (!slot) {
-      static const char msg[] = "libckpt: cannot find the C library's functions; aborting\n";
-      ckpt_syscall3(CKPT_NR_write, 2, long(msg), sizeof msg - 1);
-      ckpt_syscall1(CKPT_NR_exit_group, 127);
-    }
+void* lookup(const char* name) {
+  void* p = dlsym(RTLD_NEXT, name);
+  if (!p) {
+    static const char msg[] = "libckpt: cannot find the C library's functions; aborting\n";
+    ckpt_syscall3(CKPT_NR_write, 2, long(msg), sizeof msg - 1);
+    ckpt_syscall1(CKPT_NR_exit_group, 127);
   }
-  return slot;
+  return p;
 }
-
-int (*p_sigaction)(int, const struct sigaction*, struct sigaction*);
-int (*p_sigprocmask)(int, const sigset_t*, sigset_t*);
-int (*p_pthread_sigmask)(int, const sigset_t*, sigset_t*);
-
 }  // namespace
 
-int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
-  return resolve(p_sigaction, "sigaction")(sig, act, old);
-}
-int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
-  return resolve(p_sigprocmask, "sigprocmask")(how, set, old);
-}
-int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
-  return resolve(p_pthread_sigmask, "pthread_sigmask")(how, set, old);
-}
-
 void resolve_all() {
-  resolve(p_sigaction, "sigaction");
-  resolve(p_sigprocmask, "sigprocmask");
-  resolve(p_pthread_sigmask, "pthread_sigmask");
+#define CKPT_RESOLVE(f) \
+  if (!f) f = reinterpret_cast<decltype(f)>(lookup(#f));
+  CKPT_REAL_FUNCTIONS(CKPT_RESOLVE)
+#undef CKPT_RESOLVE
 }
 
 }  // namespace ckpt::real

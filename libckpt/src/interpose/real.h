@@ -1,14 +1,35 @@
 // The C library's own versions of the functions libckpt interposes, found
-// with dlsym(RTLD_NEXT). Resolved at load time (and on first use if another
-// library's constructor calls us before ours ran).
+// with dlsym(RTLD_NEXT) when libckpt loads (never later: dlsym takes the
+// loader's lock, which an interrupted thread may hold). A wrapper called
+// before libckpt's constructor ran (by another library's constructor)
+// resolves them on the spot.
 #pragma once
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CKPT_REAL_FUNCTIONS(X)                                                                       \
+  X(sigaction) X(sigprocmask) X(pthread_sigmask) X(sigsuspend) X(sigwait) X(sigwaitinfo)            \
+  X(sigtimedwait) X(signalfd) X(sigpending) X(nanosleep) X(clock_nanosleep) X(sleep) X(usleep)       \
+  X(pause) X(poll) X(ppoll) X(select) X(pselect) X(epoll_wait) X(epoll_pwait) X(sem_wait)            \
+  X(sem_timedwait) X(sem_clockwait) X(close) X(dup2) X(dup3) X(close_range) X(closefrom)             \
+  X(pthread_create) X(pthread_exit) X(timer_create) X(timer_delete)
 
 namespace ckpt::real {
 
-int sigaction(int sig, const struct sigaction* act, struct sigaction* old);
-int sigprocmask(int how, const sigset_t* set, sigset_t* old);
-int pthread_sigmask(int how, const sigset_t* set, sigset_t* old);
+#define CKPT_DECLARE_REAL(fn) extern decltype(&::fn) fn;
+CKPT_REAL_FUNCTIONS(CKPT_DECLARE_REAL)
+#undef CKPT_DECLARE_REAL
+
 void resolve_all();
 
 }  // namespace ckpt::real
+
+// real::fn, resolved first if libckpt's constructor has not run yet.
+#define CKPT_REAL(fn) (ckpt::real::fn ? ckpt::real::fn : (ckpt::real::resolve_all(), ckpt::real::fn))

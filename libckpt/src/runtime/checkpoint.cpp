@@ -33,6 +33,7 @@
 #include "capture/process.h"
 #include "capture/signals.h"
 #include "capture/threads.h"
+#include "capture/timers.h"
 #include "common/raw_syscall.h"
 #include "common/restore_info.h"
 #include "config.h"
@@ -41,6 +42,8 @@
 #include "image/manifest.h"
 #include "image_file.h"
 #include "interpose/real.h"
+#include "interpose/thread_signals.h"
+#include "thread_registry.h"
 #include "log.h"
 #include "quiesce.h"
 #include "runtime.h"
@@ -70,6 +73,8 @@ struct Session {
   uint64_t image_bytes = 0;
 };
 Session g_session;
+// How this process got its identity: reported in every image it writes.
+const char* g_identity = "launched";
 
 uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
   struct timespec t;
@@ -103,6 +108,7 @@ void capture_phase(void*) {
   };
   bool ok = capture_process_basics(st, s.err);
   if (ok) capture_signal_actions(st);
+  ok = ok && capture_timers(st, s.err);
   ok = ok && capture_fds(st, files, is_own_fd, s.err);
   ok = ok && capture_regions(st, files, *s.memory, exclude, s.err);
   if (ok) {
@@ -114,6 +120,7 @@ void capture_phase(void*) {
     l.thaw_signal = g_config.thaw_signal;
     l.freeze_signal = g_config.freeze_signal;
     l.images_dir = g_config.images_dir;
+    st.identity = g_identity;
   }
   if (!ok) {
     thaw_threads();
@@ -149,8 +156,21 @@ std::string image_base_name(const ProcessState& st) {
 void write_phase(void*) {
   Session& s = g_session;
   ProcessState& st = *s.state;
-  for (uint32_t i = 0; i < s.frozen.count; i++)
-    if (s.frozen.slots[i].tid) st.threads.push_back(thread_state_from(s.frozen.slots[i]));
+  for (uint32_t i = 0; i < s.frozen.count; i++) {
+    if (!s.frozen.slots[i].tid) continue;
+    ThreadState t = thread_state_from(s.frozen.slots[i]);
+    if (t.tid == st.pid) {
+      t.origin = "main";
+    } else if (const RegisteredThread* r = registry_find(t.tid)) {
+      t.origin = "pthread";
+      t.pthread = r->pthread;
+      t.stack_lo = r->stack_lo;
+      t.stack_hi = r->stack_hi;
+    } else {
+      t.origin = "unregistered";  // made inside glibc, before libckpt loaded, or by a raw clone
+    }
+    st.threads.push_back(std::move(t));
+  }
   st.libckpt.sequence = ++s.image_counter;
   std::string manifest = manifest_to_json(st);
 
@@ -211,7 +231,15 @@ void post_restore(const ckpt_restore_info* info) {
   s.frozen = {};
   bool valid = info && info->magic == CKPT_RESTORE_INFO_MAGIC;
   if (valid && info->images_dir[0]) copy_str(g_config.images_dir, sizeof g_config.images_dir, info->images_dir);
-  if (valid) g_verbose = g_verbose || info->verbose;
+  if (valid) {
+    g_verbose = g_verbose || info->verbose;
+    g_identity = info->identity == CKPT_IDENTITY_NEW_PID ? "new-pid"
+                 : info->identity == CKPT_IDENTITY_NAMESPACE ? "namespace" : "same-pid";
+    if (info->identity == CKPT_IDENTITY_NEW_PID) {
+      auto map = reinterpret_cast<const ckpt_tid_map*>(info->tid_map);
+      for (uint32_t i = 0; i < info->nthreads; i++) registry_rename(map[i].old_tid, map[i].new_tid);
+    }
+  }
   int old_control_fd = int(control::fd());
   allocate_private_stack();
   if (!control::create(old_control_fd)) log_warning(Msg() << "cannot re-create the control block after restore");
@@ -230,6 +258,7 @@ bool app_handles(int sig) {
 }  // namespace
 
 void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
+  count_our_signal();
   int saved_errno = errno;
   Session& s = g_session;
   if (s.busy.exchange(1, std::memory_order_acq_rel)) {

@@ -77,6 +77,16 @@ void forget() {
   g_fd = -1;
 }
 
+void move_away() {
+  if (g_fd < 0) return;
+  int old = g_fd;
+  long fd = ckpt_syscall3(CKPT_NR_fcntl, old, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return;
+  g_fd = move_high(int(fd), -1);
+  if (g_fd == old) return;
+  ckpt_syscall1(CKPT_NR_close, old);
+}
+
 void abandon() {
   g_block = nullptr;  // keep g_fd: create() reuses the number
 }

@@ -15,6 +15,8 @@ void forget();
 // After a restore: the block's fd and mapping do not exist; drop the pointers only.
 void abandon();
 int fd();
+// The application wants our descriptor's number: move to another high one.
+void move_away();
 bool owns_fd(int fd);
 uintptr_t mapping_start();
 uintptr_t mapping_end();

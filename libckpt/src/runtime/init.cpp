@@ -14,8 +14,12 @@
 #include "log.h"
 #include "quiesce.h"
 #include "runtime.h"
+#include "thread_registry.h"
 
 namespace ckpt {
+
+void timers_init();
+void timers_after_fork();
 
 namespace {
 constexpr size_t kPrivateStackSize = 2u << 20;
@@ -42,6 +46,8 @@ void write_pid_file(const char* path) {
 
 void on_fork_child() {
   if (!g_active) return;
+  registry_clear();
+  timers_after_fork();
   // The child shares nothing of libckpt's with its parent: its own control block.
   control::forget();
   control::create();
@@ -59,6 +65,7 @@ __attribute__((constructor)) void libckpt_init() {
     log_error(Msg() << "cannot create the control block; checkpoints disabled");
     return;
   }
+  timers_init();
   g_active = true;
   install_freeze_handler();
   install_checkpoint_handler();

@@ -14,6 +14,7 @@
 #include "common/raw_syscall.h"
 #include "config.h"
 #include "interpose/real.h"
+#include "interpose/thread_signals.h"
 
 extern "C" long ckpt_save_context(ckpt::ResumeContext* ctx) __attribute__((returns_twice));
 
@@ -56,6 +57,7 @@ ThreadCapture* find_slot(int32_t tid) {
 }
 
 void on_freeze_signal(int, siginfo_t*, void* ucv) {
+  count_our_signal();
   if (!g.active.load(std::memory_order_acquire)) return;  // stale signal from an abandoned freeze
   int saved_errno = errno;
   ThreadCapture* slot = find_slot(int32_t(ckpt_syscall0(CKPT_NR_gettid)));
@@ -108,44 +110,36 @@ bool task_exists(int32_t tid) {
   return ckpt_syscall4(CKPT_NR_newfstatat, AT_FDCWD, long(path.c_str()), long(&sb), 0) == 0;
 }
 
+// "1234 (name, blocks every signal, in system call 128)"
 void describe_task(Msg& err, int32_t tid) {
-  Msg path;
-  path << "/proc/self/task/" << tid << "/comm";
-  char comm[32] = "";
-  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(path.c_str()), O_RDONLY | O_CLOEXEC, 0);
-  if (fd >= 0) {
-    long n = ckpt_syscall3(CKPT_NR_read, fd, long(comm), sizeof comm - 1);
-    if (n > 0) comm[n - 1] = '\0';  // drop the newline
+  auto read_small = [](const Msg& path, char* buf, size_t cap) -> long {
+    long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(path.c_str()), O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    long n = ckpt_syscall3(CKPT_NR_read, fd, long(buf), long(cap - 1));
     ckpt_syscall1(CKPT_NR_close, fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return n;
+  };
+  char comm[32], status[4096], sys[128];
+  long n = read_small(Msg() << "/proc/self/task/" << tid << "/comm", comm, sizeof comm);
+  if (n > 0 && comm[n - 1] == '\n') comm[n - 1] = '\0';
+  err << " " << tid << " (" << comm;
+  if (read_small(Msg() << "/proc/self/task/" << tid << "/status", status, sizeof status) > 0) {
+    const char* b = strstr(status, "SigBlk:");
+    if (b && strncmp(b + 7, "\tfffffffffffffff", 16) == 0) err << ", blocks every signal";
   }
-  err << " " << tid << " (" << comm << ")";
+  if (read_small(Msg() << "/proc/self/task/" << tid << "/syscall", sys, sizeof sys) > 0) {
+    char* sp = strchr(sys, ' ');
+    if (sp) *sp = '\0';
+    if (sys[0] >= '0' && sys[0] <= '9') err << ", in system call " << sys;
+  }
+  err << ")";
 }
 
-}  // namespace
-
-void install_freeze_handler() {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_freeze_signal;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;  // never SA_ONSTACK: an AVX-512 frame overflows small altstacks
-  sigfillset(&sa.sa_mask);
-  real::sigaction(g_config.freeze_signal, &sa, nullptr);
-}
-
-bool freeze_other_threads(FreezeResult& out, Msg& err) {
+// One attempt: signal every thread, wait until `deadline`.
+bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
   int32_t self = int32_t(ckpt_syscall0(CKPT_NR_gettid));
   int32_t pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
-  uint32_t ntasks = 0;
-  if (!for_each_task([&](int32_t) { ntasks++; })) {
-    err << "cannot list /proc/self/task";
-    return false;
-  }
-  g.capacity = ntasks * 2 + 64;
-  g.slots = static_cast<ThreadCapture*>(arena::allocate(sizeof(ThreadCapture) * g.capacity));
-  if (!g.slots) {
-    err << "out of memory for " << ntasks << " thread records";
-    return false;
-  }
   for (uint32_t i = 0; i < g.capacity; i++) g.slots[i] = ThreadCapture{};
   g.slots[0].tid = self;
   g.slots[0].coordinator = true;
@@ -156,7 +150,6 @@ bool freeze_other_threads(FreezeResult& out, Msg& err) {
 
   uint32_t expected = 0;
   bool overflow = false;
-  uint64_t deadline = now_ns() + g_config.freeze_timeout_ns;
   for (;;) {
     // Signal every thread not yet seen; repeat until a listing shows none new.
     uint32_t fresh = 0;
@@ -177,7 +170,7 @@ bool freeze_other_threads(FreezeResult& out, Msg& err) {
       }
     });
     if (overflow) {
-      err << "more threads than expected appeared during the freeze";
+      err << "threads are being created faster than they can be stopped";
       break;
     }
     uint32_t parked = g.parked.load(std::memory_order_acquire);
@@ -198,7 +191,7 @@ bool freeze_other_threads(FreezeResult& out, Msg& err) {
         }
       }
       if (g.parked.load() == expected) continue;
-      err << "threads did not stop within " << g_config.freeze_timeout_ns / 1000000 << " ms (they block every signal):";
+      err << "threads did not stop within the time allowed:";
       for (uint32_t i = 1; i < g.nslots.load(); i++)
         if (g.slots[i].tid && g.slots[i].resume.rip == 0) describe_task(err, g.slots[i].tid);
       break;
@@ -208,6 +201,47 @@ bool freeze_other_threads(FreezeResult& out, Msg& err) {
   }
   thaw_threads();
   return false;
+}
+
+}  // namespace
+
+void install_freeze_handler() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_freeze_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;  // never SA_ONSTACK: an AVX-512 frame overflows small altstacks
+  sigfillset(&sa.sa_mask);
+  real::sigaction(g_config.freeze_signal, &sa, nullptr);
+}
+
+bool freeze_other_threads(FreezeResult& out, Msg& err) {
+  uint32_t ntasks = 0;
+  if (!for_each_task([&](int32_t) { ntasks++; })) {
+    err << "cannot list /proc/self/task";
+    return false;
+  }
+  g.capacity = ntasks * 2 + 64;
+  g.slots = static_cast<ThreadCapture*>(arena::allocate(sizeof(ThreadCapture) * g.capacity));
+  if (!g.slots) {
+    err << "out of memory for " << ntasks << " thread records";
+    return false;
+  }
+  // A thread can be briefly unstoppable for a reason that goes away once the
+  // others run again (e.g. a new thread waiting, signals blocked, for a lock
+  // its frozen creator holds): try again until the time allowed is spent.
+  uint64_t start = now_ns(), end = start + g_config.freeze_timeout_ns;
+  for (int attempt = 0;; attempt++) {
+    uint64_t now = now_ns();
+    uint64_t slice = attempt < 3 ? g_config.freeze_timeout_ns / 8 : end - now;
+    Msg attempt_err;
+    if (try_freeze(out, attempt_err, now + slice < end ? now + slice : end)) return true;
+    if (now_ns() + 20000000 >= end) {
+      err << attempt_err.c_str();
+      return false;
+    }
+    struct timespec pause = {0, 20000000};
+    ckpt_syscall2(CKPT_NR_nanosleep, long(&pause), 0);
+  }
 }
 
 void thaw_threads() {
