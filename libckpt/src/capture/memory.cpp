@@ -51,6 +51,7 @@ void add_pieces(ParseCtx& c, const Region& r, bool read_all) {
     if (piece.file >= 0) piece.offset = r.offset + (s - r.start);
     c.st->regions.push_back(std::move(piece));
     c.mc->read_all.push_back(read_all);
+    c.mc->staging.push_back(0);
   };
   for (const AddressRange& x : *c.exclude) {
     if (x.end <= pos || x.start >= r.end) continue;
@@ -90,6 +91,7 @@ void on_mapping(const MapsEntry& e, void* vctx) {
     }
     c.st->regions.push_back(std::move(r));
     c.mc->read_all.push_back(false);
+    c.mc->staging.push_back(0);
     return;
   }
   if (e.vmflags & kVmIo) {
@@ -147,6 +149,7 @@ void on_mapping(const MapsEntry& e, void* vctx) {
 struct PageCtx {
   ImageWriter* w;
   const Region* region;
+  int64_t shift = 0;  // image address = scanned address + shift (staged copies)
   bool skip_zero;
   bool readable;
   int mem_fd = -1;
@@ -158,6 +161,7 @@ struct PageCtx {
 // Emits [addr, addr + n pages) whose bytes are at `src`, dropping zero pages
 // of anonymous memory (a fresh mapping is zero already).
 bool emit_pages(PageCtx& c, uint64_t addr, const unsigned char* src, uint64_t npages) {
+  addr += uint64_t(c.shift);
   if (!c.skip_zero) return c.w->add_data(addr, src, uint32_t(npages));
   uint64_t i = 0;
   while (i < npages) {
@@ -211,6 +215,73 @@ bool page_is_zero(const void* page) {
     if (p[i] | p[i + 1] | p[i + 2] | p[i + 3] | p[i + 4] | p[i + 5] | p[i + 6] | p[i + 7]) return false;
   }
   return true;
+}
+
+namespace {
+
+bool needs_staging(const Region& r) {
+  return r.pages_saved && ((r.vmflags & (kVmDontFork | kVmWipeOnFork)) || r.kind == RegionKind::SharedAnon);
+}
+
+struct StageCtx {
+  const Region* region;
+  uint64_t dest;
+  uint64_t copied, limit;
+  int mem_fd;
+};
+
+bool stage_range(uint64_t start, uint64_t end, uint64_t, void* vctx) {
+  StageCtx& c = *static_cast<StageCtx*>(vctx);
+  c.copied += end - start;
+  if (c.copied > c.limit) return false;
+  void* to = reinterpret_cast<void*>(c.dest + (start - c.region->start));
+  if (c.region->prot & PROT_READ) {
+    memcpy(to, reinterpret_cast<const void*>(start), end - start);
+    return true;
+  }
+  return ckpt_syscall4(CKPT_NR_pread64, c.mem_fd, long(to), long(end - start), long(start)) == long(end - start);
+}
+
+}  // namespace
+
+void unmap_staging(const ProcessState& st, MemoryCapture& mc) {
+  for (size_t i = 0; i < st.regions.size(); i++)
+    if (mc.staging[i]) {
+      ckpt_syscall2(CKPT_NR_munmap, long(mc.staging[i]), long(st.regions[i].end - st.regions[i].start));
+      mc.staging[i] = 0;
+    }
+}
+
+bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, Msg& err) {
+  PageScanner scanner;
+  if (!scanner.ok()) {
+    err << "cannot open /proc/self/pagemap";
+    return false;
+  }
+  StageCtx c{nullptr, 0, 0, limit, -1};
+  bool ok = true;
+  for (size_t i = 0; ok && i < st.regions.size(); i++) {
+    const Region& r = st.regions[i];
+    if (!needs_staging(r)) continue;
+    long p = ckpt_syscall6(CKPT_NR_mmap, 0, long(r.end - r.start), PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (CKPT_IS_ERR(p)) {
+      ok = false;
+      break;
+    }
+    mc.staging[i] = uint64_t(p);
+    c.region = &r;
+    c.dest = uint64_t(p);
+    if (!(r.prot & PROT_READ) && c.mem_fd < 0)
+      c.mem_fd = int(ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/mem"), O_RDONLY | O_CLOEXEC, 0));
+    ok = mc.read_all[i] ? stage_range(r.start, r.end, 0, &c) : scanner.scan(r.start, r.end, false, stage_range, &c);
+  }
+  if (c.mem_fd >= 0) ckpt_syscall1(CKPT_NR_close, c.mem_fd);
+  if (!ok) {
+    unmap_staging(st, mc);
+    if (c.copied > limit) err << "more than " << (limit >> 20) << " MiB of shared or fork-excluded memory";
+  }
+  return ok;
 }
 
 bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
@@ -281,7 +352,13 @@ bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w
     c.region = &r;
     c.skip_zero = r.kind != RegionKind::FilePrivate;
     c.readable = (r.prot & PROT_READ) != 0;
-    if (mc.read_all[i]) {
+    c.shift = 0;
+    if (mc.staging[i]) {
+      // A copy made while frozen: its present pages are the region's.
+      c.shift = int64_t(r.start) - int64_t(mc.staging[i]);
+      c.readable = true;
+      ok = scanner.scan(mc.staging[i], mc.staging[i] + (r.end - r.start), false, save_range, &c);
+    } else if (mc.read_all[i]) {
       ok = save_range(r.start, r.end, kPagePresent, &c);
     } else {
       ok = scanner.scan(r.start, r.end, r.kind == RegionKind::FilePrivate, save_range, &c);

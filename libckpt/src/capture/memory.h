@@ -30,7 +30,18 @@ struct AddressRange {
 // Per-region facts the writer needs that the manifest does not carry.
 struct MemoryCapture {
   std::vector<uint8_t> read_all;  // save every page, present or not
+  // Where a forked writer finds the region's pages: 0 = at the region itself;
+  // else a shared copy made while the process was frozen (memory a fork child
+  // would not see as it was: MADV_DONTFORK, MADV_WIPEONFORK, shared memory
+  // the application keeps changing).
+  std::vector<uint64_t> staging;
 };
+
+// Copies the pages of regions a forked writer cannot read faithfully into
+// shared staging mappings. Fails (staging nothing) if more than `limit`
+// bytes would be copied; the caller then writes in-process.
+bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, Msg& err);
+void unmap_staging(const ProcessState& st, MemoryCapture& mc);
 
 bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
                      const std::vector<AddressRange>& exclude, Msg& err);

@@ -51,11 +51,14 @@ bool FdSink::flush() {
 ImageWriter::ImageWriter(FdSink& sink, int zstd_level, const ZSTD_customMem* mem) : sink_(sink) {
   cctx_ = mem ? ZSTD_createCCtx_advanced(*mem) : ZSTD_createCCtx();
   if (!cctx_) { fail(ENOMEM, "cannot create a zstd context"); return; }
+  // The block checksum covers the compressed bytes; zstd's own content
+  // checksum would add a second pass over the uncompressed data.
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, zstd_level);
-  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
-  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_contentSizeFlag, 0);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 0);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_contentSizeFlag, 1);
   runs_.reserve(CKPT_MAX_BLOCK_RUNS);
-  frame_.resize(ZSTD_compressBound(size_t(CKPT_MAX_BLOCK_DATA_PAGES) * CKPT_PAGE_SIZE) + 64);
+  gather_.resize(size_t(CKPT_MAX_BLOCK_DATA_PAGES) * CKPT_PAGE_SIZE);
+  frame_.resize(ZSTD_compressBound(gather_.size()) + 64);
 }
 
 ImageWriter::~ImageWriter() { ZSTD_freeCCtx(cctx_); }
@@ -107,18 +110,22 @@ bool ImageWriter::add_data(uint64_t addr, const void* pages, uint32_t npages) {
       if (!flush_block()) return false;
     uint32_t n = std::min(npages, CKPT_MAX_BLOCK_DATA_PAGES - block_data_pages_);
     if (!add_run(addr, n, CKPT_RUN_DATA)) return false;
-    ZSTD_inBuffer in{p, size_t(n) * CKPT_PAGE_SIZE, 0};
-    while (in.pos < in.size) {
-      ZSTD_outBuffer out{frame_.data(), frame_.size(), frame_used_};
-      size_t r = ZSTD_compressStream2(cctx_, &out, &in, ZSTD_e_continue);
-      if (ZSTD_isError(r)) return fail(EIO, "zstd compression failed");
-      if (out.pos == out.size && in.pos < in.size) return fail(EIO, "zstd frame exceeds its bound");
-      frame_used_ = out.pos;
+    size_t len = size_t(n) * CKPT_PAGE_SIZE;
+    if (!gathered_ && (source_len_ == 0 || source_ + source_len_ == p)) {
+      if (source_len_ == 0) source_ = p;
+      source_len_ += len;
+    } else {
+      if (!gathered_) {  // the block stops being contiguous: copy what came so far
+        memcpy(gather_.data(), source_, source_len_);
+        gathered_ = true;
+      }
+      memcpy(gather_.data() + source_len_, p, len);
+      source_len_ += len;
     }
     block_data_pages_ += n;
     stats_.data_pages += n;
     addr += uint64_t(n) * CKPT_PAGE_SIZE;
-    p += size_t(n) * CKPT_PAGE_SIZE;
+    p += len;
     npages -= n;
   }
   return true;
@@ -135,17 +142,12 @@ bool ImageWriter::add_zero(uint64_t addr, uint32_t npages) {
 
 bool ImageWriter::flush_block() {
   if (runs_.empty()) return true;
-  // End the frame: even a block of zero runs carries an (empty) frame so the
-  // reader's checks are uniform.
-  ZSTD_inBuffer in{nullptr, 0, 0};
-  for (;;) {
-    ZSTD_outBuffer out{frame_.data(), frame_.size(), frame_used_};
-    size_t r = ZSTD_compressStream2(cctx_, &out, &in, ZSTD_e_end);
-    if (ZSTD_isError(r)) return fail(EIO, "zstd compression failed");
-    frame_used_ = out.pos;
-    if (r == 0) break;
-    if (frame_used_ == frame_.size()) return fail(EIO, "zstd frame exceeds its bound");
-  }
+  // Even a block of zero runs carries an (empty) frame, so the reader's
+  // checks are uniform.
+  const unsigned char* src = gathered_ ? gather_.data() : source_;
+  size_t r = ZSTD_compress2(cctx_, frame_.data(), frame_.size(), src, source_len_);
+  if (ZSTD_isError(r)) return fail(EIO, "zstd compression failed");
+  frame_used_ = r;
   ckpt_block_header bh{};
   bh.magic = CKPT_BLOCK_MAGIC;
   bh.nruns = uint32_t(runs_.size());
@@ -164,7 +166,9 @@ bool ImageWriter::flush_block() {
     return fail(sink_.error(), "cannot write a page block");
   stats_.blocks++;
   runs_.clear();
-  frame_used_ = 0;
+  source_ = nullptr;
+  source_len_ = 0;
+  gathered_ = false;
   block_data_pages_ = block_zero_pages_ = 0;
   return true;
 }

@@ -71,6 +71,13 @@ class ImageWriter {
   FdSink& sink_;
   ZSTD_CCtx* cctx_ = nullptr;
   std::vector<ckpt_run> runs_;
+  // A block's contents are compressed in one call when the block is full:
+  // straight from the source while its pages are contiguous there, else
+  // from a gather copy.
+  const unsigned char* source_ = nullptr;  // start of contiguous source data
+  size_t source_len_ = 0;
+  std::vector<unsigned char> gather_;
+  bool gathered_ = false;
   std::vector<unsigned char> frame_;
   size_t frame_used_ = 0;
   uint32_t block_data_pages_ = 0, block_zero_pages_ = 0;

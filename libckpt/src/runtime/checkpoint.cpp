@@ -5,9 +5,15 @@
 //      process state (ids, credentials, signals, fds, memory map) as plain data
 //   2. save the coordinator's resume context (on the application's stack:
 //      a restored process continues right here)
-//   3. write (on libckpt's stack): manifest, then every saved page
-//      compressed straight from memory, to a temporary file; fsync; rename
-//   4. thaw every thread and report the result in the control block
+//   3. fork a copy-on-write snapshot of the process (a raw clone: no atfork
+//      handlers, no SIGCHLD) and thaw every thread at once; the snapshot
+//      writes the image: manifest, then every saved page compressed straight
+//      from its memory, to a temporary file; fsync; rename; it reports the
+//      result in the control block and exits. Memory a fork child would not
+//      see as it was (MADV_DONTFORK, MADV_WIPEONFORK, shared memory) is
+//      copied while frozen. Where that is too much, or fork fails, the image
+//      is written before thawing instead.
+//   4. the next checkpoint first waits for the previous writer
 //
 // Nothing between 1 and 4 calls malloc, stdio or takes a lock an application
 // thread could hold: allocations come from libckpt's arena, I/O uses raw
@@ -20,6 +26,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cerrno>
@@ -71,6 +78,8 @@ struct Session {
   Msg err;
   char image_path[1024];
   uint64_t image_bytes = 0;
+  int32_t writer_pid = 0;       // forked writer still running (or not yet reaped)
+  uint64_t t_capture = 0, t_pages = 0, t_sync = 0;  // phase durations, for the verbose report
 };
 Session g_session;
 // How this process got its identity: reported in every image it writes.
@@ -92,6 +101,7 @@ void copy_str(char* dst, size_t cap, const char* src) {
 
 void capture_phase(void*) {
   Session& s = g_session;
+  uint64_t t0 = now_ns();
   s.ok = false;
   if (!freeze_other_threads(s.frozen, s.err)) return;
   ThreadCapture& me = s.frozen.slots[0];
@@ -120,12 +130,14 @@ void capture_phase(void*) {
     l.thaw_signal = g_config.thaw_signal;
     l.freeze_signal = g_config.freeze_signal;
     l.images_dir = g_config.images_dir;
+    l.sequence = ++s.image_counter;  // here, not in the writer: a forked writer's copy is lost
     st.identity = g_identity;
   }
   if (!ok) {
     thaw_threads();
     return;
   }
+  s.t_capture = now_ns() - t0;
   s.ok = true;
 }
 
@@ -171,7 +183,6 @@ void write_phase(void*) {
     }
     st.threads.push_back(std::move(t));
   }
-  st.libckpt.sequence = ++s.image_counter;
   std::string manifest = manifest_to_json(st);
 
   ImageFile file;
@@ -182,7 +193,9 @@ void write_phase(void*) {
     ImageWriter writer(sink, g_config.zstd_level, arena::zstd_allocator());
     ckpt_file_header h;
     fill_header(h);
+    uint64_t t0 = now_ns();
     bool ok = writer.begin(h, manifest) && write_pages(st, *s.memory, writer, s.err) && writer.finish();
+    s.t_pages = now_ns() - t0;
     if (!ok) {
       if (s.err.size() == 0) s.err << "cannot write the image: " << writer.error_text();
       if (writer.error()) s.err << ": " << errno_name(writer.error());
@@ -192,30 +205,82 @@ void write_phase(void*) {
   }
   std::string path;
   uint64_t seq = st.libckpt.sequence;
+  uint64_t t0 = now_ns();
   if (!file.commit(image_base_name(st), st.pid, seq, path, s.err)) return;
+  s.t_sync = now_ns() - t0;
   s.image_counter = seq;
   copy_str(s.image_path, sizeof s.image_path, path.c_str());
   s.ok = true;
 }
 
-void finish_session() {
+// Reports the result (in the process that wrote the image).
+void report_result() {
   Session& s = g_session;
   uint64_t end = now_ns();
   uint64_t freeze = s.t_thaw > s.t_signal ? s.t_thaw - s.t_signal : 0;
   control::finish_checkpoint(s.seq, s.token, s.ok, s.ok ? s.image_path : "", s.ok ? "" : s.err.c_str(),
                              s.image_bytes, freeze, end - s.t_signal);
+  if (!freeze) freeze = control::recorded_freeze_time(s.seq);
   if (s.ok) {
     Msg m;
-    m << "checkpoint written to " << s.image_path << " (" << s.image_bytes << " bytes, frozen "
-      << freeze / 1000000 << " ms)";
+    m << "checkpoint written to " << s.image_path << " (" << s.image_bytes << " bytes; frozen "
+      << freeze / 1000000 << " ms, of which capture " << s.t_capture / 1000000 << " ms; pages "
+      << s.t_pages / 1000000 << " ms; fsync+rename " << s.t_sync / 1000000 << " ms)";
     log_info(m);
   } else {
     log_error(Msg() << "checkpoint failed: " << s.err.c_str());
   }
+}
+
+// Drops everything the checkpoint allocated (in the application process).
+void end_session() {
+  Session& s = g_session;
   s.state = nullptr;
   s.memory = nullptr;
   s.frozen = {};
   arena::reset();
+}
+
+void wait_for_writer() {
+  Session& s = g_session;
+  if (!s.writer_pid) return;
+  int status;
+  while (ckpt_syscall4(CKPT_NR_wait4, s.writer_pid, long(&status), __WCLONE, 0) == -EINTR) {}
+  s.writer_pid = 0;
+}
+
+// The snapshot process: write, report, exit. Never returns.
+[[noreturn]] void writer_main() {
+  Session& s = g_session;
+  ckpt_call_on_stack(private_stack_top(), write_phase, nullptr);
+  // The application records how long it was frozen right after thawing;
+  // give it a moment so the report carries it.
+  for (int i = 0; i < 1000 && !control::recorded_freeze_time(s.seq); i++) {
+    struct timespec ts = {0, 100000};
+    ckpt_syscall2(CKPT_NR_nanosleep, long(&ts), 0);
+  }
+  report_result();
+  ckpt_syscall1(CKPT_NR_exit_group, s.ok ? 0 : 1);
+  __builtin_unreachable();
+}
+
+// Forks the writer; returns false (nothing forked) if it cannot.
+bool fork_writer() {
+  Session& s = g_session;
+  Msg why;
+  if (!stage_for_fork(*s.state, *s.memory, g_config.staging_limit, why)) {
+    log_info(Msg() << "writing the image before thawing: " << why.c_str());
+    return false;
+  }
+  long pid = ckpt_syscall5(CKPT_NR_clone, 0 /* no exit signal, no sharing */, 0, 0, 0, 0);
+  if (pid == 0) writer_main();
+  unmap_staging(*s.state, *s.memory);
+  if (pid < 0) {
+    log_info(Msg() << "cannot fork the image writer (" << errno_name(int(-pid)) << "); writing before thawing");
+    return false;
+  }
+  s.writer_pid = int32_t(pid);
+  return true;
 }
 
 // --- after a restore ------------------------------------------------------
@@ -229,6 +294,7 @@ void post_restore(const ckpt_restore_info* info) {
   s.state = nullptr;
   s.memory = nullptr;
   s.frozen = {};
+  s.writer_pid = 0;  // the writer belonged to the process that was checkpointed
   bool valid = info && info->magic == CKPT_RESTORE_INFO_MAGIC;
   if (valid && info->images_dir[0]) copy_str(g_config.images_dir, sizeof g_config.images_dir, info->images_dir);
   if (valid) {
@@ -276,19 +342,35 @@ void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
   s.image_bytes = 0;
   s.image_path[0] = '\0';
 
+  wait_for_writer();
   ckpt_call_on_stack(private_stack_top(), capture_phase, nullptr);
   if (s.ok) {
     long restored = ckpt_save_context(&s.frozen.slots[0].resume);
     if (!restored) {
-      ckpt_call_on_stack(private_stack_top(), write_phase, nullptr);
-      if (s.ok && g_config.exit_after_checkpoint) {
+      if (g_config.forked_writer && fork_writer()) {
+        thaw_threads();
         s.t_thaw = now_ns();
-        finish_session();
-        ckpt_syscall1(CKPT_NR_exit_group, 0);
+        control::record_freeze_time(s.seq, s.t_thaw - s.t_signal);
+        end_session();
+        if (g_config.exit_after_checkpoint) {
+          // Exit once the image is durable; if writing failed, carry on.
+          int status = 1;
+          while (ckpt_syscall4(CKPT_NR_wait4, s.writer_pid, long(&status), __WCLONE, 0) == -EINTR) {}
+          s.writer_pid = 0;
+          if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ckpt_syscall1(CKPT_NR_exit_group, 0);
+        }
+      } else {
+        ckpt_call_on_stack(private_stack_top(), write_phase, nullptr);
+        if (s.ok && g_config.exit_after_checkpoint) {
+          s.t_thaw = now_ns();
+          report_result();
+          ckpt_syscall1(CKPT_NR_exit_group, 0);
+        }
+        thaw_threads();
+        s.t_thaw = now_ns();
+        report_result();
+        end_session();
       }
-      thaw_threads();
-      s.t_thaw = now_ns();
-      finish_session();
     } else {
       // A restored process: only globals are valid from here on.
       post_restore(reinterpret_cast<const ckpt_restore_info*>(restored));
@@ -298,7 +380,8 @@ void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
     }
   } else {
     s.t_thaw = now_ns();
-    finish_session();
+    report_result();
+    end_session();
   }
   g_session.busy.store(0, std::memory_order_release);
   errno = saved_errno;

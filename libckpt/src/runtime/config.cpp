@@ -95,6 +95,7 @@ bool load_config() {
   if (env_int("CKPT_ZSTD_LEVEL", -5, 19, v)) c.zstd_level = int(v);
   if (env_int("CKPT_FREEZE_TIMEOUT_MS", 10, 600000, v)) c.freeze_timeout_ns = uint64_t(v) * 1000000;
   if (env_int("CKPT_VERBOSE", 0, 9, v)) g_verbose = v > 0;
+  if (env_int("CKPT_FORKED_WRITER", 0, 1, v)) c.forked_writer = v == 1;
   const char* exit_after = getenv("CKPT_EXIT_AFTER_CHECKPOINT");
   c.exit_after_checkpoint = exit_after && strcmp(exit_after, "1") == 0;
   const char* dir = getenv("CKPT_IMAGES");

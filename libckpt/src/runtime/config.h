@@ -7,6 +7,8 @@
 //   CKPT_EXIT_AFTER_CHECKPOINT=1   exit once an image is written
 //   CKPT_ZSTD_LEVEL      compression level (default 1)
 //   CKPT_FREEZE_TIMEOUT_MS   how long to wait for threads to stop (default 5000)
+//   CKPT_FORKED_WRITER=0     write images while frozen instead of from a
+//                            copy-on-write snapshot process (default 1)
 #pragma once
 #include <cstdint>
 
@@ -24,6 +26,8 @@ struct Config {
   bool exit_after_checkpoint = false;
   int zstd_level = 1;
   uint64_t freeze_timeout_ns = 5'000'000'000ull;
+  bool forked_writer = true;
+  uint64_t staging_limit = 256ull << 20;  // shared/fork-excluded bytes a forked writer may copy
   char library_path[1024] = "";
   uint8_t build_id[32] = {};
   uint32_t build_id_len = 0;

@@ -87,6 +87,14 @@ void move_away() {
   ckpt_syscall1(CKPT_NR_close, old);
 }
 
+void record_freeze_time(uint64_t seq, uint64_t freeze_ns) {
+  if (g_block) __atomic_store_n(&g_block->results[seq % CKPT_CONTROL_RESULTS].freeze_ns, freeze_ns, __ATOMIC_RELEASE);
+}
+
+uint64_t recorded_freeze_time(uint64_t seq) {
+  return g_block ? __atomic_load_n(&g_block->results[seq % CKPT_CONTROL_RESULTS].freeze_ns, __ATOMIC_ACQUIRE) : 0;
+}
+
 void abandon() {
   g_block = nullptr;  // keep g_fd: create() reuses the number
 }
@@ -102,7 +110,9 @@ void set_ready() {
 
 uint64_t begin_checkpoint() {
   if (!g_block) return 0;
-  return __atomic_add_fetch(&g_block->started, 1, __ATOMIC_ACQ_REL);
+  uint64_t seq = __atomic_add_fetch(&g_block->started, 1, __ATOMIC_ACQ_REL);
+  __atomic_store_n(&g_block->results[seq % CKPT_CONTROL_RESULTS].freeze_ns, 0, __ATOMIC_RELEASE);
+  return seq;
 }
 
 void finish_checkpoint(uint64_t seq, uint32_t token, bool ok, const char* path, const char* message,
@@ -114,7 +124,7 @@ void finish_checkpoint(uint64_t seq, uint32_t token, bool ok, const char* path, 
   r.token = token;
   r.status = ok ? CKPT_RESULT_OK : CKPT_RESULT_FAILED;
   r.image_bytes = bytes;
-  r.freeze_ns = freeze_ns;
+  if (freeze_ns) r.freeze_ns = freeze_ns;
   r.write_ns = write_ns;
   strncpy(r.path, path ? path : "", sizeof r.path - 1);
   r.path[sizeof r.path - 1] = '\0';
