@@ -9,7 +9,8 @@ namespace ckpt {
 int run_launch(const Options& o);          // launch.cpp
 int run_checkpoint(const Options& o);      // checkpoint_request.cpp
 int run_inspect(const Options& o);         // inspect.cpp
-int run_check(const Options& o);           // check.cpp
+int run_check(const Options& o);           // inspect.cpp
+int run_compact(const Options& o);         // compact.cpp
 int run_restore(const Options& o, char** argv);  // restore/restore.cpp
 
 std::string absolute_path(const std::string& p);

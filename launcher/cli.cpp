@@ -41,6 +41,7 @@ void print_help() {
       "  ckpt-run [--pid-file FILE] --restore IMAGE   restore a process from IMAGE\n"
       "  ckpt-run --inspect IMAGE                  print an image's contents as JSON\n"
       "  ckpt-run --check IMAGE                    can this host restore IMAGE?\n"
+      "  ckpt-run --compact IMAGE -o OUT           merge an incremental chain into one full image\n"
       "  ckpt-run --print-signal                   print the default checkpoint signal number\n"
       "\n"
       "Launch options (options end at the first non-option or at --):\n"
@@ -52,6 +53,13 @@ void print_help() {
       "  --thaw-signal SIG         signal sent after a restore (default RTMIN+%d = %d;\n"
       "                            env CKPT_THAW_SIGNAL); sent only if the app handles it\n"
       "  -v, --verbose             report each checkpoint on stderr\n"
+      "  --incremental             checkpoints after the first store only what changed\n"
+      "  --track=BACKEND           dirty-page tracking for --incremental: auto (default: uffd\n"
+      "                            where the kernel supports it, else mprotect), uffd,\n"
+      "                            mprotect, none (every checkpoint full)\n"
+      "  --full-every N            with --incremental, every Nth checkpoint is full\n"
+      "  --keep N                  keep only the N newest images (and the images they need)\n"
+      "  --interval SECONDS        also checkpoint every SECONDS\n"
       "\n"
       "Checkpoint: `kill -s %d PID` or `ckpt-run --checkpoint PID`. The latter waits until\n"
       "the image is durable (at most --timeout SECONDS, default 300) and prints its\n"
@@ -133,6 +141,23 @@ Options parse_command_line(int argc, char** argv) {
     } else if (a == "--check") {
       set_action(Action::Check);
       o.target = val("--check");
+    } else if (a == "--compact") {
+      set_action(Action::Compact);
+      o.target = val("--compact");
+    } else if (a == "-o" || a == "--output") {
+      o.output = val("-o");
+    } else if (a == "--incremental") {
+      o.incremental = true;
+    } else if (a == "--track") {
+      o.track = val("--track");
+      if (o.track != "auto" && o.track != "uffd" && o.track != "mprotect" && o.track != "none")
+        usage_error("--track takes auto, uffd, mprotect or none");
+    } else if (a == "--full-every" || a == "--keep" || a == "--interval") {
+      std::string s = val(a.c_str());
+      char* end;
+      long n = strtol(s.c_str(), &end, 10);
+      if (s.empty() || *end || n < 0 || n > 100000000) usage_error("invalid " + a + " '" + s + "'");
+      (a == "--full-every" ? o.full_every : a == "--keep" ? o.keep : o.interval_s) = n;
     } else if (a == "--print-signal") {
       set_action(Action::PrintSignal);
     } else {
@@ -141,6 +166,7 @@ Options parse_command_line(int argc, char** argv) {
   }
   for (; i < argc; i++) o.program.push_back(argv[i]);
   if (o.action == Action::Launch && o.program.empty()) usage_error("no PROGRAM to run");
+  if (o.action == Action::Compact && o.output.empty()) usage_error("--compact needs -o OUT");
   if (o.action != Action::Launch && !o.program.empty())
     usage_error("unexpected argument '" + o.program[0] + "'");
   if (o.ckpt_signal && o.ckpt_signal == (o.thaw_signal ? o.thaw_signal : default_thaw_signal()))

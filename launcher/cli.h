@@ -5,7 +5,7 @@
 
 namespace ckpt {
 
-enum class Action { Launch, Checkpoint, PrintSignal, Restore, Inspect, Check, Help, Version };
+enum class Action { Launch, Checkpoint, PrintSignal, Restore, Inspect, Check, Compact, Help, Version };
 
 struct Options {
   Action action = Action::Launch;
@@ -20,6 +20,10 @@ struct Options {
   bool new_pid = false;              // --new-pid
   bool verbose = false;
   bool verify = false;               // --inspect --verify
+  bool incremental = false;          // --incremental
+  std::string track;                 // --track=auto|uffd|mprotect|none
+  long full_every = -1, keep = -1, interval_s = -1;
+  std::string output;                // --compact ... -o OUT
 };
 
 constexpr int kExitUsage = 2;        // bad command line, program refused at launch

@@ -9,6 +9,7 @@
 #include "host_check.h"
 #include "image/image_reader.h"
 #include "program_check.h"
+#include "restore/chain.h"
 
 namespace ckpt {
 
@@ -76,11 +77,12 @@ int run_inspect(const Options& o) {
 
 int run_check(const Options& o) {
   try {
-    ImageReader img(o.target);
-    img.verify_pages();
-    auto problems = host_problems(img, find_library());
+    ImageChain chain(o.target);
+    chain.verify_pages();
+    auto problems = host_problems(chain.newest(), find_library());
     if (problems.empty()) {
-      printf("ok: %s can be restored on this host\n", o.target.c_str());
+      printf("ok: %s can be restored on this host%s\n", o.target.c_str(),
+             chain.size() > 1 ? (" (chain of " + std::to_string(chain.size()) + " images)").c_str() : "");
       return 0;
     }
     fprintf(stderr, "ckpt-run: %s cannot be restored on this host:\n", o.target.c_str());

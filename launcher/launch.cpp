@@ -77,6 +77,11 @@ int run_launch(const Options& o) {
   if (o.thaw_signal) setenv("CKPT_THAW_SIGNAL", std::to_string(o.thaw_signal).c_str(), 1);
   if (o.exit_after_checkpoint) setenv("CKPT_EXIT_AFTER_CHECKPOINT", "1", 1);
   if (o.verbose) setenv("CKPT_VERBOSE", "1", 1);
+  if (o.incremental) setenv("CKPT_INCREMENTAL", "1", 1);
+  if (!o.track.empty()) setenv("CKPT_TRACK", o.track.c_str(), 1);
+  if (o.full_every >= 0) setenv("CKPT_FULL_EVERY", std::to_string(o.full_every).c_str(), 1);
+  if (o.keep >= 0) setenv("CKPT_KEEP", std::to_string(o.keep).c_str(), 1);
+  if (o.interval_s >= 0) setenv("CKPT_INTERVAL", std::to_string(o.interval_s).c_str(), 1);
 
   std::vector<char*> argv;
   for (const std::string& a : o.program) argv.push_back(const_cast<char*>(a.c_str()));

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     case Action::Checkpoint: return run_checkpoint(o);
     case Action::Inspect: return run_inspect(o);
     case Action::Check: return run_check(o);
+    case Action::Compact: return run_compact(o);
     case Action::Restore: return run_restore(o, argv);
   }
   return kExitUsage;

@@ -91,57 +91,113 @@ const RegionPlacement& MemoryRestorer::placement_for(uint64_t addr) const {
   return *std::prev(it);
 }
 
+namespace {
+
+bool needs_lift(const Region& r) { return (r.prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE); }
+
+// Makes a destination writable (when its final protection is not) and
+// populates it in one call instead of a fault per page.
+void prepare(const Region& r, uint64_t dest, uint64_t len) {
+  if (needs_lift(r) && mprotect(reinterpret_cast<void*>(dest), len, PROT_READ | PROT_WRITE) != 0)
+    throw RestoreError("cannot make " + hex(dest) + " writable: " + strerror(errno));
+  madvise(reinterpret_cast<void*>(dest), len, MADV_POPULATE_WRITE);  // best effort
+}
+
+void finish(const Region& r, uint64_t dest, uint64_t len) {
+  if (needs_lift(r) && mprotect(reinterpret_cast<void*>(dest), len, int(r.prot)) != 0)
+    throw RestoreError("cannot restore the protection at " + hex(dest) + ": " + strerror(errno));
+}
+
+}  // namespace
+
+template <class Fn>
+void MemoryRestorer::for_each_piece(uint64_t addr, uint64_t len, Fn&& fn) const {
+  uint64_t end = addr + len;
+  while (addr < end) {
+    const RegionPlacement& p = placement_for(addr);
+    uint64_t piece_end = std::min(end, p.region->end);
+    fn(*p.region, p.at + (addr - p.region->start), piece_end - addr);
+    addr = piece_end;
+  }
+}
+
 void MemoryRestorer::fill_pages() {
   BlockDecompressor dec;
   Block block;
-  // Protections of regions that cannot be written as mapped are lifted per
-  // run while it is filled.
-  auto with_writable = [](const Region& r, uint64_t at, uint64_t len, auto&& fn) {
-    bool lift = (r.prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE);
-    if (lift && mprotect(reinterpret_cast<void*>(at), len, PROT_READ | PROT_WRITE) != 0)
-      throw RestoreError("cannot make " + hex(at) + " writable: " + strerror(errno));
-    fn();
-    if (lift && mprotect(reinterpret_cast<void*>(at), len, int(r.prot)) != 0)
-      throw RestoreError("cannot restore the protection at " + hex(at) + ": " + strerror(errno));
+  std::vector<std::pair<uint64_t, uint64_t>> from_parents;
+  struct Piece {
+    const Region* region;
+    uint64_t dest, len;
   };
+  std::vector<Piece> data;
   for (size_t b = 0; b < image_.index().size(); b++) {
     image_.read_block(b, block);
-    // Runs can span adjacent regions; split them at region boundaries.
-    struct Piece {
-      const Region* region;
-      uint64_t dest, len;
-    };
-    std::vector<Piece> data;
+    data.clear();
     for (const ckpt_run& run : block.runs) {
-      uint64_t addr = run.addr, end = run.addr + uint64_t(run.npages) * CKPT_PAGE_SIZE;
-      while (addr < end) {
-        const RegionPlacement& p = placement_for(addr);
-        uint64_t piece_end = std::min(end, p.region->end);
-        uint64_t dest = p.at + (addr - p.region->start), len = piece_end - addr;
-        if (run.kind == CKPT_RUN_DATA) {
-          data.push_back({p.region, dest, len});
-        } else {
-          with_writable(*p.region, dest, len, [&] { memset(reinterpret_cast<void*>(dest), 0, len); });
-        }
-        addr = piece_end;
+      uint64_t len = uint64_t(run.npages) * CKPT_PAGE_SIZE;
+      if (run.kind == CKPT_RUN_PARENT) {
+        from_parents.push_back({run.addr, run.addr + len});
+        continue;
       }
+      for_each_piece(run.addr, len, [&](const Region& r, uint64_t dest, uint64_t n) {
+        if (run.kind == CKPT_RUN_DATA) {
+          data.push_back({&r, dest, n});
+        } else if (r.kind == RegionKind::FilePrivate) {  // anonymous memory is zero already
+          prepare(r, dest, n);
+          memset(reinterpret_cast<void*>(dest), 0, n);
+          finish(r, dest, n);
+        }
+      });
     }
-    // Make every destination writable and populated, then decompress into it.
-    for (const Piece& pc : data) {
-      bool lift = (pc.region->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE);
-      if (lift && mprotect(reinterpret_cast<void*>(pc.dest), pc.len, PROT_READ | PROT_WRITE) != 0)
-        throw RestoreError("cannot make " + hex(pc.dest) + " writable: " + strerror(errno));
-      madvise(reinterpret_cast<void*>(pc.dest), pc.len, MADV_POPULATE_WRITE);  // best effort
-    }
+    // The newest image's pages are final: decompress straight into place.
+    for (const Piece& pc : data) prepare(*pc.region, pc.dest, pc.len);
     dec.begin(block);
     for (const Piece& pc : data) dec.into(reinterpret_cast<void*>(pc.dest), pc.len);
     dec.end();
     for (const Piece& pc : data) {
-      bool lift = (pc.region->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE);
-      if (lift && mprotect(reinterpret_cast<void*>(pc.dest), pc.len, int(pc.region->prot)) != 0)
-        throw RestoreError("cannot restore the protection at " + hex(pc.dest) + ": " + strerror(errno));
+      finish(*pc.region, pc.dest, pc.len);
       pages_written_ += pc.len / CKPT_PAGE_SIZE;
     }
+  }
+  if (!from_parents.empty()) fill_from_parents(from_parents);
+}
+
+void MemoryRestorer::fill_from_parents(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  std::vector<PageSource> sources = chain_.resolve_parent_pages(ranges);
+  // Each needed block of an older image is decompressed once into a scratch
+  // buffer and its pages copied out.
+  std::stable_sort(sources.begin(), sources.end(), [](const PageSource& a, const PageSource& b) {
+    return a.image != b.image ? a.image < b.image : a.block < b.block;
+  });
+  BlockDecompressor dec;
+  Block block;
+  std::vector<unsigned char> scratch;
+  size_t loaded_image = SIZE_MAX, loaded_block = SIZE_MAX;
+  for (const PageSource& src : sources) {
+    uint64_t len = src.npages * CKPT_PAGE_SIZE;
+    if (!src.zero && (src.image != loaded_image || src.block != loaded_block)) {
+      const ImageReader& img = chain_.image(src.image);
+      img.read_block(src.block, block);
+      scratch.resize(size_t(block.data_pages) * CKPT_PAGE_SIZE);
+      dec.begin(block);
+      dec.into(scratch.data(), scratch.size());
+      dec.end();
+      loaded_image = src.image;
+      loaded_block = src.block;
+    }
+    uint64_t offset = 0;
+    for_each_piece(src.addr, len, [&](const Region& r, uint64_t dest, uint64_t n) {
+      if (src.zero && r.kind != RegionKind::FilePrivate) {
+        offset += n;
+        return;
+      }
+      prepare(r, dest, n);
+      if (src.zero) memset(reinterpret_cast<void*>(dest), 0, n);
+      else memcpy(reinterpret_cast<void*>(dest), scratch.data() + src.data_page * CKPT_PAGE_SIZE + offset, n);
+      finish(r, dest, n);
+      pages_written_ += n / CKPT_PAGE_SIZE;
+      offset += n;
+    });
   }
 }
 

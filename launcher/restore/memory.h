@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "address_space.h"
+#include "chain.h"
 #include "image/image_reader.h"
 #include "restorer/restorer_plan.h"
 
@@ -23,7 +24,8 @@ struct RegionPlacement {
 
 class MemoryRestorer {
  public:
-  MemoryRestorer(const ImageReader& image, FreeSpace& space) : image_(image), space_(space) {}
+  MemoryRestorer(const ImageChain& chain, FreeSpace& space)
+      : chain_(chain), image_(chain.newest()), space_(space) {}
   void map_regions();
   void fill_pages();
   void apply_region_flags(std::vector<std::string>& warnings);
@@ -36,7 +38,13 @@ class MemoryRestorer {
  private:
   const RegionPlacement& placement_for(uint64_t addr) const;
   void map_one(const Region& r);
+  void fill_from_parents(const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
+  // Calls fn(region, destination, length) for each piece of [addr, addr+len)
+  // split at region boundaries.
+  template <class Fn>
+  void for_each_piece(uint64_t addr, uint64_t len, Fn&& fn) const;
 
+  const ImageChain& chain_;
   const ImageReader& image_;
   FreeSpace& space_;
   std::vector<RegionPlacement> placed_;  // sorted by region start

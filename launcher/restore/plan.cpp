@@ -117,7 +117,7 @@ bool privileged_for_exe() {
 }  // namespace
 
 void enter_restorer(const RestoreContext& c) {
-  const ProcessState& st = c.image->state();
+  const ProcessState& st = c.chain->newest().state();
   uint64_t blob_len = uint64_t(ckpt_restorer_blob_end - ckpt_restorer_blob);
   size_t nthreads = st.threads.size();
   uint64_t data_len = round_up(sizeof(ckpt_plan) + 64 * 16 + sizeof(ckpt_plan_range) * 8192 +
@@ -282,6 +282,8 @@ void enter_restorer(const RestoreContext& c) {
   info.tid_map = uint64_t(tids);
   strncpy(info.images_dir, c.images_dir.c_str(), sizeof info.images_dir - 1);
   strncpy(info.image_path, c.image_path.c_str(), sizeof info.image_path - 1);
+  memcpy(info.image_id, c.chain->newest().header().image_id, sizeof info.image_id);
+  info.image_hash = c.chain->newest().footer().file_hash;
   info.verbose = c.verbose;
 
   // File descriptors: the application's, the two pipes to ckpt-run, nothing else.

@@ -5,13 +5,14 @@
 
 #include "address_space.h"
 #include "files.h"
+#include "chain.h"
 #include "image/image_reader.h"
 #include "memory.h"
 
 namespace ckpt {
 
 struct RestoreContext {
-  const ImageReader* image;
+  const ImageChain* chain;
   MemoryRestorer* memory;
   FdPlan* fds;
   FreeSpace* space;

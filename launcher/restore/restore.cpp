@@ -38,6 +38,7 @@
 #include "files.h"
 #include "host_check.h"
 #include "identity.h"
+#include "chain.h"
 #include "memory.h"
 #include "plan.h"
 #include "program_check.h"
@@ -95,8 +96,8 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
 }
 
 // Runs in the child: prepares everything, then hands over to the restorer.
-[[noreturn]] void child_main(const ImageReader& img, const Options& o, int ready_fd, int error_fd, uint32_t identity) {
-  const ProcessState& st = img.state();
+[[noreturn]] void child_main(const ImageChain& chain, const Options& o, int ready_fd, int error_fd, uint32_t identity) {
+  const ProcessState& st = chain.newest().state();
   try {
     prctl(PR_SET_PDEATHSIG, 0);
     std::vector<std::string> warnings;
@@ -104,7 +105,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
     umask(st.umask);
     FdPlan fds = prepare_fds(st, warnings);
     FreeSpace space;
-    MemoryRestorer memory(img, space);
+    MemoryRestorer memory(chain, space);
     auto t0 = std::chrono::steady_clock::now();
     memory.map_regions();
     memory.fill_pages();
@@ -116,7 +117,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
     for (const std::string& w : warnings) fprintf(stderr, "ckpt-run: warning: %s\n", w.c_str());
     ready_fd = move_above(ready_fd, fds.temp_base);
     error_fd = move_above(error_fd, fds.temp_base);
-    RestoreContext c{&img, &memory, &fds, &space, ready_fd, error_fd, identity, int32_t(getpid()),
+    RestoreContext c{&chain, &memory, &fds, &space, ready_fd, error_fd, identity, int32_t(getpid()),
                      o.images_dir.empty() ? "" : absolute_path(o.images_dir), absolute_path(o.target), o.verbose};
     enter_restorer(c);
   } catch (const std::exception& e) {
@@ -154,16 +155,16 @@ int wait_for_application(const RestoredProcess& proc) {
 int run_restore(const Options& o, char** argv) {
   reexec_if_aslr_disabled(argv);
   auto t0 = std::chrono::steady_clock::now();
-  std::unique_ptr<ImageReader> img;
+  std::unique_ptr<ImageChain> chain;
   try {
-    img = std::make_unique<ImageReader>(o.target);
-    img->verify_pages();
+    chain = std::make_unique<ImageChain>(o.target);
+    chain->verify_pages();
   } catch (const std::exception& e) {
     fprintf(stderr, "ckpt-run: cannot restore: %s\n", e.what());
     return kExitFailure;
   }
-  const ProcessState& st = img->state();
-  auto problems = host_problems(*img, find_library());
+  const ProcessState& st = chain->newest().state();
+  auto problems = host_problems(chain->newest(), find_library());
   if (!problems.empty()) {
     fprintf(stderr, "ckpt-run: cannot restore %s on this host:\n", o.target.c_str());
     for (const std::string& p : problems) fprintf(stderr, "  - %s\n", p.c_str());
@@ -200,7 +201,7 @@ int run_restore(const Options& o, char** argv) {
     proc.start(identity.mode, st.pid, [&] {
       close(ready[0]);
       close(error[0]);
-      child_main(*img, o, ready[1], error[1], identity.mode);
+      child_main(*chain, o, ready[1], error[1], identity.mode);
     }, {ready[1], error[1]});
   } catch (const std::exception& e) {
     fprintf(stderr, "ckpt-run: cannot restore: %s\n", e.what());
@@ -232,7 +233,7 @@ int run_restore(const Options& o, char** argv) {
     fprintf(stderr, "ckpt-run: restored pid %d from %s in %.1f ms (%s)\n", pid, o.target.c_str(), since_ms(t0),
             describe_identity(identity.mode).c_str());
   if (!o.pid_file.empty()) write_pid_file(absolute_path(o.pid_file), pid);
-  img.reset();
+  chain.reset();
   return wait_for_application(proc);
 }
 

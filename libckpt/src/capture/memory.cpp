@@ -52,6 +52,8 @@ void add_pieces(ParseCtx& c, const Region& r, bool read_all) {
     c.st->regions.push_back(std::move(piece));
     c.mc->read_all.push_back(read_all);
     c.mc->staging.push_back(0);
+    c.mc->classified.push_back(0);
+    c.mc->spans.emplace_back();
   };
   for (const AddressRange& x : *c.exclude) {
     if (x.end <= pos || x.start >= r.end) continue;
@@ -92,6 +94,8 @@ void on_mapping(const MapsEntry& e, void* vctx) {
     c.st->regions.push_back(std::move(r));
     c.mc->read_all.push_back(false);
     c.mc->staging.push_back(0);
+    c.mc->classified.push_back(0);
+    c.mc->spans.emplace_back();
     return;
   }
   if (e.vmflags & kVmIo) {
@@ -334,6 +338,28 @@ bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
   return ok;
 }
 
+bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker, Msg& err) {
+  for (size_t i = 0; i < st.regions.size(); i++) {
+    const Region& r = st.regions[i];
+    if (!r.pages_saved || mc.read_all[i] || !tracker.vouches(r)) continue;
+    if (!tracker.classify(r, mc.spans[i], err)) return false;
+    mc.classified[i] = 1;
+  }
+  return true;
+}
+
+// Writes a classified region: unchanged spans refer to the parent, changed
+// ones are read from `base` (the region itself, or its staged copy).
+static bool write_spans(PageCtx& c, const Region& r, const std::vector<PageSpan>& spans, uint64_t base) {
+  c.shift = int64_t(r.start) - int64_t(base);
+  for (const PageSpan& sp : spans) {
+    bool ok = sp.changed ? save_range(sp.start - uint64_t(c.shift), sp.end - uint64_t(c.shift), kPagePresent, &c)
+                         : c.w->add_parent(sp.start, uint32_t((sp.end - sp.start) / kPage));
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w, Msg& err) {
   PageScanner scanner;
   if (!scanner.ok()) {
@@ -353,7 +379,10 @@ bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w
     c.skip_zero = r.kind != RegionKind::FilePrivate;
     c.readable = (r.prot & PROT_READ) != 0;
     c.shift = 0;
-    if (mc.staging[i]) {
+    if (mc.classified[i]) {
+      if (mc.staging[i]) c.readable = true;
+      ok = write_spans(c, r, mc.spans[i], mc.staging[i] ? mc.staging[i] : r.start);
+    } else if (mc.staging[i]) {
       // A copy made while frozen: its present pages are the region's.
       c.shift = int64_t(r.start) - int64_t(mc.staging[i]);
       c.readable = true;

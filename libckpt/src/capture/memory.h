@@ -18,6 +18,7 @@
 #include "common/msg.h"
 #include "image/image_writer.h"
 #include "image/process_state.h"
+#include "tracking/dirty_tracker.h"
 
 namespace ckpt {
 
@@ -35,7 +36,14 @@ struct MemoryCapture {
   // would not see as it was: MADV_DONTFORK, MADV_WIPEONFORK, shared memory
   // the application keeps changing).
   std::vector<uint64_t> staging;
+  // Incremental images: for regions the tracker vouches for, their present
+  // pages split into changed and unchanged spans (classified while frozen).
+  std::vector<uint8_t> classified;
+  std::vector<std::vector<PageSpan>> spans;
 };
+
+// Classifies every region `tracker` vouches for (frozen, before re-arming).
+bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker, Msg& err);
 
 // Copies the pages of regions a forked writer cannot read faithfully into
 // shared staging mappings. Fails (staging nothing) if more than `limit`

@@ -61,6 +61,56 @@ bool PageScanner::scan_ioctl(uint64_t start, uint64_t end, bool anon_only, Fn fn
   return true;
 }
 
+bool PageScanner::scan_categories(uint64_t start, uint64_t end, uint64_t anyof, uint64_t report, Fn fn, void* ctx) {
+  constexpr unsigned kVec = 256;
+  pm_page_region vec[kVec];
+  for (uint64_t pos = start; pos < end;) {
+    pm_scan_arg arg{};
+    arg.size = sizeof arg;
+    arg.start = pos;
+    arg.end = end;
+    arg.vec = uint64_t(vec);
+    arg.vec_len = kVec;
+    arg.category_anyof_mask = anyof;
+    arg.return_mask = report;
+    long n = ckpt_syscall3(CKPT_NR_ioctl, fd_, long(PAGEMAP_SCAN), long(&arg));
+    if (n < 0) {
+      error_ = int(-n);
+      return false;
+    }
+    for (long i = 0; i < n; i++)
+      if (!fn(vec[i].start, vec[i].end, vec[i].categories, ctx)) return false;
+    if (arg.walk_end <= pos) break;
+    pos = arg.walk_end;
+  }
+  return true;
+}
+
+bool PageScanner::write_protect(uint64_t start, uint64_t end, uint64_t mask) {
+  constexpr unsigned kVec = 256;
+  pm_page_region vec[kVec];
+  for (uint64_t pos = start; pos < end;) {
+    pm_scan_arg arg{};
+    arg.size = sizeof arg;
+    arg.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC;
+    arg.start = pos;
+    arg.end = end;
+    arg.vec = uint64_t(vec);
+    arg.vec_len = kVec;
+    arg.category_mask = mask;
+    arg.category_anyof_mask = kPagePresent | kPageSwapped;
+    arg.return_mask = kPagePresent | kPageSwapped;
+    long n = ckpt_syscall3(CKPT_NR_ioctl, fd_, long(PAGEMAP_SCAN), long(&arg));
+    if (n < 0) {
+      error_ = int(-n);
+      return false;
+    }
+    if (arg.walk_end <= pos) break;
+    pos = arg.walk_end;
+  }
+  return true;
+}
+
 bool PageScanner::scan_pagemap(uint64_t start, uint64_t end, bool anon_only, Fn fn, void* ctx) {
   constexpr size_t kEntries = 4096;
   uint64_t entries[kEntries];

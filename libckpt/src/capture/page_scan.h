@@ -28,6 +28,12 @@ class PageScanner {
   // the page cache/shmem (kPageFile) are skipped. Returns false on error.
   using Fn = bool (*)(uint64_t start, uint64_t end, uint64_t categories, void* ctx);
   bool scan(uint64_t start, uint64_t end, bool anon_only, Fn fn, void* ctx);
+  // PAGEMAP_SCAN only: runs of pages having any of `anyof`, reported with
+  // their `report` categories.
+  bool scan_categories(uint64_t start, uint64_t end, uint64_t anyof, uint64_t report, Fn fn, void* ctx);
+  // Write-protects (uffd-wp async) the present pages of [start, end) that
+  // have every category in `mask` (0: all present pages).
+  bool write_protect(uint64_t start, uint64_t end, uint64_t mask);
 
  private:
   bool scan_ioctl(uint64_t start, uint64_t end, bool anon_only, Fn fn, void* ctx);

@@ -25,6 +25,9 @@ struct ckpt_control_result {
   int32_t status;                 /* ckpt_result_status */
   uint64_t image_bytes;
   uint64_t freeze_ns, write_ns;   /* downtime and total time */
+  uint8_t image_id[16];
+  uint64_t content_hash;          /* the image's whole-file checksum */
+  uint32_t incremental, reserved;
   char path[1024];                /* absolute path of the image */
   char message[512];              /* why it failed */
 };

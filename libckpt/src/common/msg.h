@@ -13,7 +13,7 @@ struct Hex {
 
 class Msg {
  public:
-  Msg() { buf_[0] = '\0'; }
+  constexpr Msg() : buf_{}, len_(0) {}
   Msg& operator<<(const char* s);
   Msg& operator<<(char c);
   Msg& operator<<(int64_t v);
@@ -29,7 +29,7 @@ class Msg {
 
  private:
   char buf_[1024];
-  size_t len_ = 0;
+  size_t len_;
 };
 
 // Name of an errno value ("ENOSPC") without strerror's locale machinery.

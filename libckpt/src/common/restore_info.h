@@ -29,7 +29,9 @@ struct ckpt_restore_info {
   int32_t old_pid, new_pid;
   uint64_t tid_map;               /* address of ckpt_tid_map[nthreads] (in the hole) */
   char images_dir[1024];          /* non-empty: checkpoints now go here */
-  char image_path[1024];          /* the image restored from */
+  char image_path[1024];          /* the image restored from (the newest of its chain) */
+  uint8_t image_id[16];           /* its id and content hash: the next incremental */
+  uint64_t image_hash;            /* image names it as parent */
   int32_t verbose;
   int32_t reserved;
 };

@@ -78,10 +78,16 @@ struct ckpt_file_header {
   uint64_t header_hash;             /* XXH64 of this struct with header_hash = 0 */
 };
 
-/* A run of consecutive pages inside a block. */
+/* A run of consecutive pages inside a block.
+ *
+ * An image lists every page that holds data: a page of a region whose pages
+ * are saved that no run covers is zero (anonymous memory) or the file's own
+ * content (private file mappings). An incremental image lists the complete
+ * set too; pages unchanged since the parent are PARENT runs. */
 enum ckpt_run_kind {
   CKPT_RUN_DATA = 1,                /* contents follow in the block's zstd frame */
-  CKPT_RUN_ZERO = 2,                /* pages are zero (incremental: became zero since the parent) */
+  CKPT_RUN_ZERO = 2,                /* pages are zero */
+  CKPT_RUN_PARENT = 3,              /* incremental: same contents as in the parent chain */
 };
 
 struct ckpt_run {
@@ -97,7 +103,7 @@ struct ckpt_block_header {
   uint32_t magic;                   /* CKPT_BLOCK_MAGIC */
   uint32_t nruns;
   uint32_t data_pages;              /* pages whose contents are in the frame */
-  uint32_t zero_pages;
+  uint32_t zero_pages;              /* ZERO and PARENT pages */
   uint64_t compressed_size;         /* bytes of the zstd frame */
   uint64_t hash;                    /* XXH64 of run table + frame */
 };
@@ -113,7 +119,8 @@ struct ckpt_footer {
   uint64_t index_offset;
   uint64_t block_count;
   uint64_t data_pages;              /* total over blocks */
-  uint64_t zero_pages;
+  uint64_t zero_pages;              /* ZERO pages */
+  uint64_t parent_pages;            /* PARENT pages */
   uint64_t file_hash;               /* XXH64 of bytes [0, footer offset) */
   uint64_t footer_hash;             /* XXH64 of this struct with footer_hash = 0 */
 };

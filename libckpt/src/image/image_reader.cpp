@@ -61,6 +61,14 @@ ImageReader::ImageReader(const std::string& path) : path_(path) {
   if (xxh64(&h, sizeof h) != header_.header_hash) fail("header checksum mismatch (damaged image)");
   if (header_.page_size != CKPT_PAGE_SIZE) fail("unsupported page size");
   if (header_.build_id_len > sizeof header_.build_id) fail("bad build id length");
+  if (header_.flags & ~uint32_t(CKPT_HDR_INCREMENTAL)) fail("unknown header flags");
+  bool has_parent = false;
+  for (uint8_t b : header_.parent.image_id) has_parent |= b != 0;
+  if (has_parent != bool(header_.flags & CKPT_HDR_INCREMENTAL))
+    fail("parent reference does not match the incremental flag");
+  if (has_parent && (memchr(header_.parent.file_name, 0, sizeof header_.parent.file_name) == nullptr ||
+                     header_.parent.file_name[0] == 0 || strchr(header_.parent.file_name, '/')))
+    fail("invalid parent file name");
 
   // Footer.
   read_at(size_ - sizeof footer_, &footer_, sizeof footer_, "footer");
@@ -131,7 +139,9 @@ void ImageReader::check_runs(size_t i, const ckpt_index_entry& e, const ckpt_blo
     if (end > e.end_addr || end < r.addr) fail(where + "run at " + hex(r.addr) + " exceeds the block span");
     if (r.kind == CKPT_RUN_DATA) data += r.npages;
     else if (r.kind == CKPT_RUN_ZERO) zero += r.npages;
-    else fail(where + "run at " + hex(r.addr) + " has an unknown kind");
+    else if (r.kind == CKPT_RUN_PARENT && (header_.flags & CKPT_HDR_INCREMENTAL)) zero += r.npages;
+    else fail(where + "run at " + hex(r.addr) + " has an unknown kind" +
+              (r.kind == CKPT_RUN_PARENT ? " (parent pages in a full image)" : ""));
     // Every page must fall in a region whose pages the image carries.
     while (region < regions.size() && regions[region].end <= r.addr) region++;
     for (size_t k = region; ; k++) {
@@ -172,6 +182,17 @@ void ImageReader::read_block(size_t i, Block& out) const {
   if (h.digest() != bh.hash) fail(where + "checksum mismatch (damaged page data)");
   check_runs(i, e, bh, out.runs);
   out.data_pages = bh.data_pages;
+}
+
+void ImageReader::read_runs(size_t i, std::vector<ckpt_run>& out) const {
+  const ckpt_index_entry& e = index_.at(i);
+  ckpt_block_header bh;
+  read_at(e.offset, &bh, sizeof bh, "block header");
+  if (bh.magic != CKPT_BLOCK_MAGIC || bh.nruns != e.nruns)
+    fail("block " + std::to_string(i) + ": bad block header (damaged image)");
+  out.resize(bh.nruns);
+  read_at(e.offset + sizeof bh, out.data(), out.size() * sizeof(ckpt_run), "run table");
+  check_runs(i, e, bh, out);
 }
 
 void ImageReader::verify_pages() const {

@@ -44,6 +44,9 @@ class ImageReader {
   void verify_pages() const;
   // Reads block i and checks it (checksum, run table); throws ImageError.
   void read_block(size_t i, Block& out) const;
+  // Only block i's run table (no checksum: verify_pages() covers it).
+  void read_runs(size_t i, std::vector<ckpt_run>& out) const;
+  bool incremental() const { return header_.flags & CKPT_HDR_INCREMENTAL; }
 
  private:
   void read_at(uint64_t off, void* buf, size_t len, const char* what) const;

@@ -140,6 +140,15 @@ bool ImageWriter::add_zero(uint64_t addr, uint32_t npages) {
   return true;
 }
 
+bool ImageWriter::add_parent(uint64_t addr, uint32_t npages) {
+  if (error_) return false;
+  if (runs_.size() == CKPT_MAX_BLOCK_RUNS && !flush_block()) return false;
+  if (!add_run(addr, npages, CKPT_RUN_PARENT)) return false;
+  block_zero_pages_ += npages;
+  stats_.parent_pages += npages;
+  return true;
+}
+
 bool ImageWriter::flush_block() {
   if (runs_.empty()) return true;
   // Even a block of zero runs carries an (empty) frame, so the reader's
@@ -181,9 +190,11 @@ bool ImageWriter::finish() {
   f.block_count = index_.size();
   f.data_pages = stats_.data_pages;
   f.zero_pages = stats_.zero_pages;
+  f.parent_pages = stats_.parent_pages;
   if (!sink_.write(index_.data(), index_.size() * sizeof(ckpt_index_entry)))
     return fail(sink_.error(), "cannot write the block index");
   f.file_hash = sink_.hash();
+  stats_.file_hash = f.file_hash;
   f.footer_hash = 0;
   f.footer_hash = xxh64(&f, sizeof f);
   if (!sink_.write(&f, sizeof f) || !sink_.flush()) return fail(sink_.error(), "cannot write the footer");

@@ -41,7 +41,8 @@ class FdSink {
 };
 
 struct WriterStats {
-  uint64_t data_pages = 0, zero_pages = 0, blocks = 0, bytes = 0;
+  uint64_t data_pages = 0, zero_pages = 0, parent_pages = 0, blocks = 0, bytes = 0;
+  uint64_t file_hash = 0;  // the footer's whole-file checksum: the image's content hash
 };
 
 class ImageWriter {
@@ -57,6 +58,7 @@ class ImageWriter {
   // Runs must come in increasing address order and never overlap.
   bool add_data(uint64_t addr, const void* pages, uint32_t npages);
   bool add_zero(uint64_t addr, uint32_t npages);
+  bool add_parent(uint64_t addr, uint32_t npages);  // incremental images only
   bool finish();
 
   const WriterStats& stats() const { return stats_; }

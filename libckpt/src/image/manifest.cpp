@@ -299,7 +299,8 @@ std::string manifest_to_json(const ProcessState& st) {
   j["libckpt"] = {{"library_path", l.library_path}, {"control_fd", l.control_fd},
                   {"ckpt_signal", l.ckpt_signal},   {"thaw_signal", l.thaw_signal},
                   {"freeze_signal", l.freeze_signal}, {"sequence", l.sequence},
-                  {"images_dir", l.images_dir}};
+                  {"images_dir", l.images_dir}, {"tracking", l.tracking},
+                  {"parent_path", l.parent_path}};
   j["identity"] = st.identity;
   return j.dump(1);
 }
@@ -419,6 +420,8 @@ ProcessState manifest_from_json(const std::string& text) {
   st.libckpt.freeze_signal = l.i32("freeze_signal", 1, 64);
   st.libckpt.sequence = l.u64("sequence");
   st.libckpt.images_dir = l.str("images_dir");
+  if (l.has("tracking")) st.libckpt.tracking = l.str("tracking", 32);
+  if (l.has("parent_path")) st.libckpt.parent_path = l.str("parent_path");
   st.identity = r.str("identity");
   return st;
 }

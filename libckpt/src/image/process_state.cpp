@@ -13,7 +13,7 @@ constexpr FlagName kVmFlagNames[] = {
     {kVmGrowsDown, "gd"}, {kVmLocked, "lo"},    {kVmDontFork, "dc"},     {kVmWipeOnFork, "wf"},
     {kVmNoReserve, "nr"}, {kVmHugePage, "hg"},  {kVmNoHugePage, "nh"},   {kVmMergeable, "mg"},
     {kVmHugetlb, "ht"},   {kVmIo, "io"},        {kVmDontDump, "dd"},     {kVmShadowStack, "ss"},
-    {kVmAccount, "ac"},
+    {kVmAccount, "ac"},   {kVmUffdWp, "uw"},
 };
 
 constexpr const char* kRegionKinds[] = {"anonymous", "shared-anon", "file-private", "file-shared",

@@ -54,6 +54,7 @@ enum VmFlag : uint32_t {
   kVmDontDump = 1u << 10,   // dd
   kVmShadowStack = 1u << 11,// ss
   kVmAccount = 1u << 12,    // ac
+  kVmUffdWp = 1u << 13,     // uw: registered for userfaultfd write-protect
 };
 uint32_t vmflag_from_mnemonic(const char* two_chars);  // 0 if unknown
 const char* vmflag_mnemonic(uint32_t bit);
@@ -170,6 +171,8 @@ struct LibckptInfo {
   int32_t ckpt_signal = 0, thaw_signal = 0, freeze_signal = 0;
   uint64_t sequence = 0;            // checkpoint number within this process lineage
   std::string images_dir;
+  std::string tracking;             // dirty-page tracking backend ("none", "uffd", "mprotect")
+  std::string parent_path;          // incremental: where the parent was written
 };
 
 struct ProcessState {

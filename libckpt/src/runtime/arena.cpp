@@ -28,7 +28,7 @@ struct FreeNode {
 
 struct State {
   std::atomic_flag lock = ATOMIC_FLAG_INIT;
-  Range chunks[kMaxChunks];
+  Range chunks[kMaxChunks] = {};
   size_t nchunks = 0;
   char* bump = nullptr;
   char* bump_end = nullptr;

@@ -48,6 +48,8 @@
 #include "image/image_writer.h"
 #include "image/manifest.h"
 #include "image_file.h"
+#include "lineage.h"
+#include "tracking/dirty_tracker.h"
 #include "interpose/real.h"
 #include "interpose/thread_signals.h"
 #include "thread_registry.h"
@@ -76,14 +78,20 @@ struct Session {
   ProcessState* state = nullptr;
   MemoryCapture* memory = nullptr;
   Msg err;
-  char image_path[1024];
+  char image_path[1024] = {};
   uint64_t image_bytes = 0;
   int32_t writer_pid = 0;       // forked writer still running (or not yet reaped)
+  uint64_t writer_seq = 0;      // the checkpoint it writes
+  ckpt_file_header header{};    // made while frozen (the parent needs the image id)
+  ImageRef parent;              // incremental: the image this one builds on
+  uint64_t image_hash = 0;
   uint64_t t_capture = 0, t_pages = 0, t_sync = 0;  // phase durations, for the verbose report
 };
 Session g_session;
 // How this process got its identity: reported in every image it writes.
 const char* g_identity = "launched";
+// A tracker has recorded every write since the last freeze.
+bool g_tracking_armed = false;
 
 uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
   struct timespec t;
@@ -98,6 +106,9 @@ void copy_str(char* dst, size_t cap, const char* src) {
 }
 
 // --- phase 1: capture -------------------------------------------------------
+
+bool track_pages(ProcessState& st, MemoryCapture& mc, Msg& err);
+void fill_header(ckpt_file_header& h);
 
 void capture_phase(void*) {
   Session& s = g_session;
@@ -132,11 +143,13 @@ void capture_phase(void*) {
     l.images_dir = g_config.images_dir;
     l.sequence = ++s.image_counter;  // here, not in the writer: a forked writer's copy is lost
     st.identity = g_identity;
+    ok = track_pages(st, *s.memory, s.err);
   }
   if (!ok) {
     thaw_threads();
     return;
   }
+  fill_header(s.header);
   s.t_capture = now_ns() - t0;
   s.ok = true;
 }
@@ -154,6 +167,32 @@ void fill_header(ckpt_file_header& h) {
   memcpy(h.build_id, g_config.build_id, sizeof h.build_id);
   h.build_id_len = g_config.build_id_len;
   h.cpu = g_config.cpu;
+  const ImageRef& p = g_session.parent;
+  if (p.valid) {
+    h.flags |= CKPT_HDR_INCREMENTAL;
+    memcpy(h.parent.image_id, p.id, sizeof p.id);
+    h.parent.content_hash = p.content_hash;
+    const char* base = strrchr(p.path, '/');
+    copy_str(h.parent.file_name, sizeof h.parent.file_name, base ? base + 1 : p.path);
+  }
+}
+
+// Decides full or incremental, classifies pages against the tracker and
+// re-arms it for the next interval (frozen).
+bool track_pages(ProcessState& st, MemoryCapture& mc, Msg& err) {
+  Session& s = g_session;
+  DirtyTracker* tracker = active_tracker();
+  const ImageRef* parent = lineage::choose_parent(tracker && g_tracking_armed);
+  s.parent = parent ? *parent : ImageRef{};
+  if (parent && !classify_regions(st, mc, *tracker, err)) return false;
+  if (tracker) {
+    Msg why;
+    g_tracking_armed = tracker->rearm(st, why);
+    if (!g_tracking_armed) log_warning(Msg() << "dirty-page tracking stopped (" << why.c_str() << "); the next checkpoint is full");
+  }
+  st.libckpt.tracking = tracker ? tracker->name() : "none";
+  st.libckpt.parent_path = s.parent.valid ? s.parent.path : "";
+  return true;
 }
 
 std::string image_base_name(const ProcessState& st) {
@@ -191,10 +230,8 @@ void write_phase(void*) {
   {
     FdSink sink(file.fd(), 4u << 20);
     ImageWriter writer(sink, g_config.zstd_level, arena::zstd_allocator());
-    ckpt_file_header h;
-    fill_header(h);
     uint64_t t0 = now_ns();
-    bool ok = writer.begin(h, manifest) && write_pages(st, *s.memory, writer, s.err) && writer.finish();
+    bool ok = writer.begin(s.header, manifest) && write_pages(st, *s.memory, writer, s.err) && writer.finish();
     s.t_pages = now_ns() - t0;
     if (!ok) {
       if (s.err.size() == 0) s.err << "cannot write the image: " << writer.error_text();
@@ -202,6 +239,7 @@ void write_phase(void*) {
       return;  // ~ImageFile removes the partial file
     }
     s.image_bytes = writer.stats().bytes;
+    s.image_hash = writer.stats().file_hash;
   }
   std::string path;
   uint64_t seq = st.libckpt.sequence;
@@ -211,6 +249,21 @@ void write_phase(void*) {
   s.image_counter = seq;
   copy_str(s.image_path, sizeof s.image_path, path.c_str());
   s.ok = true;
+  if (g_config.keep) {
+    Msg note;
+    lineage::apply_retention(g_config.images_dir, s.image_path, g_config.keep, note);
+    if (note.size()) log_info(note);
+  }
+}
+
+ImageRef written_image() {
+  Session& s = g_session;
+  ImageRef r;
+  r.valid = true;
+  memcpy(r.id, s.header.image_id, sizeof r.id);
+  r.content_hash = s.image_hash;
+  copy_str(r.path, sizeof r.path, s.image_path);
+  return r;
 }
 
 // Reports the result (in the process that wrote the image).
@@ -219,11 +272,13 @@ void report_result() {
   uint64_t end = now_ns();
   uint64_t freeze = s.t_thaw > s.t_signal ? s.t_thaw - s.t_signal : 0;
   control::finish_checkpoint(s.seq, s.token, s.ok, s.ok ? s.image_path : "", s.ok ? "" : s.err.c_str(),
-                             s.image_bytes, freeze, end - s.t_signal);
+                             s.image_bytes, freeze, end - s.t_signal, s.header.image_id, s.image_hash,
+                             s.parent.valid);
   if (!freeze) freeze = control::recorded_freeze_time(s.seq);
   if (s.ok) {
     Msg m;
-    m << "checkpoint written to " << s.image_path << " (" << s.image_bytes << " bytes; frozen "
+    m << (s.parent.valid ? "incremental " : "") << "checkpoint written to " << s.image_path << " ("
+      << s.image_bytes << " bytes; frozen "
       << freeze / 1000000 << " ms, of which capture " << s.t_capture / 1000000 << " ms; pages "
       << s.t_pages / 1000000 << " ms; fsync+rename " << s.t_sync / 1000000 << " ms)";
     log_info(m);
@@ -241,12 +296,28 @@ void end_session() {
   arena::reset();
 }
 
-void wait_for_writer() {
+// Reaps the previous writer and records how it went (the next incremental
+// image may only build on an image that was written).
+bool wait_for_writer() {
   Session& s = g_session;
-  if (!s.writer_pid) return;
-  int status;
+  if (!s.writer_pid) return true;
+  int status = 0;
   while (ckpt_syscall4(CKPT_NR_wait4, s.writer_pid, long(&status), __WCLONE, 0) == -EINTR) {}
   s.writer_pid = 0;
+  ckpt_control_result r;
+  bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && control::read_result(s.writer_seq, r) &&
+            r.status == CKPT_RESULT_OK;
+  if (ok) {
+    ImageRef img;
+    img.valid = true;
+    memcpy(img.id, r.image_id, sizeof img.id);
+    img.content_hash = r.content_hash;
+    copy_str(img.path, sizeof img.path, r.path);
+    lineage::written(img);
+  } else {
+    lineage::failed();
+  }
+  return ok;
 }
 
 // The snapshot process: write, report, exit. Never returns.
@@ -280,10 +351,27 @@ bool fork_writer() {
     return false;
   }
   s.writer_pid = int32_t(pid);
+  s.writer_seq = s.seq;
   return true;
 }
 
 // --- after a restore ------------------------------------------------------
+
+void arm_tracking_after_restore(void*) {
+  {  // everything allocated here is gone before the arena is reset
+    ProcessState st;
+    MemoryCapture mc;
+    FileTable files(st.files);
+    Msg err;
+    std::vector<AddressRange> exclude = {
+        {uint64_t(private_stack_start()), uint64_t(private_stack_end())},
+        {uint64_t(control::mapping_start()), uint64_t(control::mapping_end())},
+    };
+    if (capture_regions(st, files, mc, exclude, err) && active_tracker()->rearm(st, err)) g_tracking_armed = true;
+    else log_warning(Msg() << "cannot track pages after restore (" << err.c_str() << "); the next checkpoint is full");
+  }
+  arena::reset();
+}
 
 void post_restore(const ckpt_restore_info* info) {
   // Nothing libckpt allocated for the checkpoint exists here: forget it all.
@@ -297,6 +385,15 @@ void post_restore(const ckpt_restore_info* info) {
   s.writer_pid = 0;  // the writer belonged to the process that was checkpointed
   bool valid = info && info->magic == CKPT_RESTORE_INFO_MAGIC;
   if (valid && info->images_dir[0]) copy_str(g_config.images_dir, sizeof g_config.images_dir, info->images_dir);
+  if (valid) {
+    // The restored image is the parent of this process's next image.
+    ImageRef from;
+    from.valid = true;
+    memcpy(from.id, info->image_id, sizeof from.id);
+    from.content_hash = info->image_hash;
+    copy_str(from.path, sizeof from.path, info->image_path);
+    lineage::restored_from(from);
+  }
   if (valid) {
     g_verbose = g_verbose || info->verbose;
     g_identity = info->identity == CKPT_IDENTITY_NEW_PID ? "new-pid"
@@ -312,6 +409,12 @@ void post_restore(const ckpt_restore_info* info) {
   uint32_t others = frozen_thread_count() - 1;
   wait_restored_threads(others);
   if (valid) ckpt_syscall2(CKPT_NR_munmap, long(info->hole_start), long(info->hole_len));
+  // Track writes from here on, so the next image can be incremental.
+  g_tracking_armed = false;
+  if (DirtyTracker* tracker = active_tracker()) {
+    tracker->abandon();
+    ckpt_call_on_stack(private_stack_top(), arm_tracking_after_restore, nullptr);
+  }
   control::set_ready();
 }
 
@@ -322,6 +425,8 @@ bool app_handles(int sig) {
 }
 
 }  // namespace
+
+void forget_tracking() { g_tracking_armed = false; }
 
 void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
   count_our_signal();
@@ -352,13 +457,8 @@ void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
         s.t_thaw = now_ns();
         control::record_freeze_time(s.seq, s.t_thaw - s.t_signal);
         end_session();
-        if (g_config.exit_after_checkpoint) {
-          // Exit once the image is durable; if writing failed, carry on.
-          int status = 1;
-          while (ckpt_syscall4(CKPT_NR_wait4, s.writer_pid, long(&status), __WCLONE, 0) == -EINTR) {}
-          s.writer_pid = 0;
-          if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ckpt_syscall1(CKPT_NR_exit_group, 0);
-        }
+        // Exit once the image is durable; if writing failed, carry on.
+        if (g_config.exit_after_checkpoint && wait_for_writer()) ckpt_syscall1(CKPT_NR_exit_group, 0);
       } else {
         ckpt_call_on_stack(private_stack_top(), write_phase, nullptr);
         if (s.ok && g_config.exit_after_checkpoint) {
@@ -369,6 +469,8 @@ void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
         thaw_threads();
         s.t_thaw = now_ns();
         report_result();
+        if (s.ok) lineage::written(written_image());
+        else lineage::failed();
         end_session();
       }
     } else {

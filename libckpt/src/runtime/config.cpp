@@ -96,6 +96,16 @@ bool load_config() {
   if (env_int("CKPT_FREEZE_TIMEOUT_MS", 10, 600000, v)) c.freeze_timeout_ns = uint64_t(v) * 1000000;
   if (env_int("CKPT_VERBOSE", 0, 9, v)) g_verbose = v > 0;
   if (env_int("CKPT_FORKED_WRITER", 0, 1, v)) c.forked_writer = v == 1;
+  if (env_int("CKPT_INCREMENTAL", 0, 1, v)) c.incremental = v == 1;
+  if (env_int("CKPT_FULL_EVERY", 0, 1000000, v)) c.full_every = uint32_t(v);
+  if (env_int("CKPT_KEEP", 0, 1000000, v)) c.keep = uint32_t(v);
+  if (env_int("CKPT_INTERVAL", 0, 100000000, v)) c.interval_s = uint32_t(v);
+  if (const char* t = getenv("CKPT_TRACK")) {
+    if (!strcmp(t, "auto") || !strcmp(t, "uffd") || !strcmp(t, "mprotect") || !strcmp(t, "none"))
+      copy_str(c.track, sizeof c.track, t);
+    else
+      log_warning(Msg() << "ignoring CKPT_TRACK=" << t << " (expected auto, uffd, mprotect or none)");
+  }
   const char* exit_after = getenv("CKPT_EXIT_AFTER_CHECKPOINT");
   c.exit_after_checkpoint = exit_after && strcmp(exit_after, "1") == 0;
   const char* dir = getenv("CKPT_IMAGES");

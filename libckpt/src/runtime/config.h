@@ -9,6 +9,11 @@
 //   CKPT_FREEZE_TIMEOUT_MS   how long to wait for threads to stop (default 5000)
 //   CKPT_FORKED_WRITER=0     write images while frozen instead of from a
 //                            copy-on-write snapshot process (default 1)
+//   CKPT_INCREMENTAL=1       checkpoints after the first are incremental
+//   CKPT_TRACK               dirty-page tracking: auto (default), uffd, mprotect, none
+//   CKPT_FULL_EVERY=N        every Nth checkpoint is full (0: never forced)
+//   CKPT_KEEP=N              keep the N newest images (and what they depend on)
+//   CKPT_INTERVAL=SECONDS    checkpoint periodically
 #pragma once
 #include <cstdint>
 
@@ -27,6 +32,11 @@ struct Config {
   int zstd_level = 1;
   uint64_t freeze_timeout_ns = 5'000'000'000ull;
   bool forked_writer = true;
+  bool incremental = false;
+  char track[16] = "auto";
+  uint32_t full_every = 0;
+  uint32_t keep = 0;
+  uint32_t interval_s = 0;
   uint64_t staging_limit = 256ull << 20;  // shared/fork-excluded bytes a forked writer may copy
   char library_path[1024] = "";
   uint8_t build_id[32] = {};

@@ -9,6 +9,7 @@
 
 #include "common/raw_syscall.h"
 #include "config.h"
+#include "own_fds.h"
 
 namespace ckpt::control {
 
@@ -17,32 +18,6 @@ constexpr size_t kSize = (sizeof(ckpt_control_block) + 4095) & ~size_t(4095);
 int g_fd = -1;
 ckpt_control_block* g_block = nullptr;
 
-int move_high(int fd, int want_fd) {
-  if (want_fd >= 0) {
-    // Only if the number is free: never replace an application descriptor.
-    if (ckpt_syscall3(CKPT_NR_fcntl, want_fd, F_GETFD, 0) == -EBADF) {
-      long r = ckpt_syscall3(CKPT_NR_dup3, fd, want_fd, O_CLOEXEC);
-      if (r == want_fd) {
-        ckpt_syscall1(CKPT_NR_close, fd);
-        return want_fd;
-      }
-    }
-  }
-  struct rlimit rl;
-  long top = 1024;
-  if (ckpt_syscall4(CKPT_NR_prlimit64, 0, RLIMIT_NOFILE, 0, long(&rl)) == 0 && rl.rlim_cur < 1024)
-    top = long(rl.rlim_cur);
-  for (long target = top - 1; target > 2 && target > top - 64; target--) {
-    if (ckpt_syscall3(CKPT_NR_fcntl, target, F_GETFD, 0) != -EBADF) continue;
-    long r = ckpt_syscall3(CKPT_NR_fcntl, fd, F_DUPFD_CLOEXEC, target);
-    if (r == target) {
-      ckpt_syscall1(CKPT_NR_close, fd);
-      return int(r);
-    }
-    if (r >= 0) ckpt_syscall1(CKPT_NR_close, r);
-  }
-  return fd;  // no room up high: keep the low number rather than fail
-}
 }  // namespace
 
 bool create(int want_fd) {
@@ -57,7 +32,7 @@ bool create(int want_fd) {
     ckpt_syscall1(CKPT_NR_close, fd);
     return false;
   }
-  g_fd = move_high(int(fd), want_fd);
+  g_fd = move_fd_high(int(fd), want_fd);
   g_block = reinterpret_cast<ckpt_control_block*>(p);
   memcpy(g_block->magic, CKPT_CONTROL_MAGIC, 8);
   g_block->version = 1;
@@ -82,9 +57,17 @@ void move_away() {
   int old = g_fd;
   long fd = ckpt_syscall3(CKPT_NR_fcntl, old, F_DUPFD_CLOEXEC, 3);
   if (fd < 0) return;
-  g_fd = move_high(int(fd), -1);
+  g_fd = move_fd_high(int(fd), -1);
   if (g_fd == old) return;
   ckpt_syscall1(CKPT_NR_close, old);
+}
+
+bool read_result(uint64_t seq, ckpt_control_result& out) {
+  if (!g_block) return false;
+  const ckpt_control_result& r = g_block->results[seq % CKPT_CONTROL_RESULTS];
+  if (__atomic_load_n(&r.seq, __ATOMIC_ACQUIRE) != seq) return false;
+  out = r;
+  return __atomic_load_n(&r.seq, __ATOMIC_ACQUIRE) == seq;
 }
 
 void record_freeze_time(uint64_t seq, uint64_t freeze_ns) {
@@ -116,7 +99,8 @@ uint64_t begin_checkpoint() {
 }
 
 void finish_checkpoint(uint64_t seq, uint32_t token, bool ok, const char* path, const char* message,
-                       uint64_t bytes, uint64_t freeze_ns, uint64_t write_ns) {
+                       uint64_t bytes, uint64_t freeze_ns, uint64_t write_ns, const uint8_t* image_id,
+                       uint64_t content_hash, bool incremental) {
   if (!g_block) return;
   ckpt_control_result& r = g_block->results[seq % CKPT_CONTROL_RESULTS];
   r.seq = 0;  // invalidate while the slot is rewritten
@@ -125,6 +109,9 @@ void finish_checkpoint(uint64_t seq, uint32_t token, bool ok, const char* path, 
   r.status = ok ? CKPT_RESULT_OK : CKPT_RESULT_FAILED;
   r.image_bytes = bytes;
   if (freeze_ns) r.freeze_ns = freeze_ns;
+  memcpy(r.image_id, image_id, sizeof r.image_id);
+  r.content_hash = content_hash;
+  r.incremental = incremental;
   r.write_ns = write_ns;
   strncpy(r.path, path ? path : "", sizeof r.path - 1);
   r.path[sizeof r.path - 1] = '\0';

@@ -25,7 +25,10 @@ void set_ready();
 uint64_t begin_checkpoint();  // returns the sequence number
 // freeze_ns 0 keeps what record_freeze_time() put there.
 void finish_checkpoint(uint64_t seq, uint32_t token, bool ok, const char* path, const char* message,
-                       uint64_t bytes, uint64_t freeze_ns, uint64_t write_ns);
+                       uint64_t bytes, uint64_t freeze_ns, uint64_t write_ns, const uint8_t* image_id,
+                       uint64_t content_hash, bool incremental);
+// The result of checkpoint `seq`, if it is still in the ring.
+bool read_result(uint64_t seq, ckpt_control_result& out);
 // The frozen time is known to the application process, the rest of the
 // result to the writer process: each fills its part of the same slot.
 void record_freeze_time(uint64_t seq, uint64_t freeze_ns);

@@ -1,7 +1,9 @@
 // Load-time set-up of libckpt.so and what a forked child must redo.
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -15,11 +17,15 @@
 #include "quiesce.h"
 #include "runtime.h"
 #include "thread_registry.h"
+#include "lineage.h"
+#include "tracking/dirty_tracker.h"
 
 namespace ckpt {
 
 void timers_init();
 void timers_after_fork();
+void forget_tracking();
+void start_interval_timer();
 
 namespace {
 constexpr size_t kPrivateStackSize = 2u << 20;
@@ -48,6 +54,12 @@ void on_fork_child() {
   if (!g_active) return;
   registry_clear();
   timers_after_fork();
+  // Tracking (uffd registrations are not inherited) and the image chain
+  // start afresh: the child's first image is full.
+  if (DirtyTracker* t = active_tracker()) t->reset();
+  lineage::reset();
+  forget_tracking();
+  start_interval_timer();
   // The child shares nothing of libckpt's with its parent: its own control block.
   control::forget();
   control::create();
@@ -66,9 +78,16 @@ __attribute__((constructor)) void libckpt_init() {
     return;
   }
   timers_init();
+  if (g_config.incremental) {
+    Msg note;
+    DirtyTracker* t = select_tracker(g_config.track, note);
+    if (note.size()) log_warning(note);
+    log_info(Msg() << "incremental checkpoints, dirty pages tracked with " << (t ? t->name() : "nothing"));
+  }
   g_active = true;
   install_freeze_handler();
   install_checkpoint_handler();
+  start_interval_timer();
   pthread_atfork(nullptr, nullptr, on_fork_child);
   control::set_ready();
   if (const char* pid_file = getenv("CKPT_PID_FILE")) {
@@ -80,7 +99,29 @@ __attribute__((constructor)) void libckpt_init() {
 }  // namespace
 
 bool runtime_active() { return g_active; }
-bool is_own_fd(int fd) { return control::owns_fd(fd); }
+bool is_own_fd(int fd) {
+  if (control::owns_fd(fd)) return true;
+  DirtyTracker* t = active_tracker();
+  return t && t->owns_fd(fd);
+}
+
+// --interval: a POSIX timer that sends SIGCKPT. It is a timer like the
+// application's, so it is checkpointed and restored with them.
+void start_interval_timer() {
+  if (!g_config.interval_s) return;
+  struct {
+    uint64_t value;
+    int32_t signo, notify;
+    int32_t pad[12];
+  } ev = {0, g_config.ckpt_signal, SIGEV_SIGNAL, {}};
+  int id;
+  if (ckpt_syscall3(222 /* timer_create */, CLOCK_MONOTONIC, long(&ev), long(&id)) != 0) {
+    log_warning(Msg() << "cannot create the --interval timer");
+    return;
+  }
+  struct timespec its[2] = {{time_t(g_config.interval_s), 0}, {time_t(g_config.interval_s), 0}};
+  ckpt_syscall4(223 /* timer_settime */, id, 0, long(its), 0);
+}
 
 bool allocate_private_stack() {
   long p = ckpt_syscall6(CKPT_NR_mmap, 0, kPrivateStackSize, PROT_READ | PROT_WRITE,

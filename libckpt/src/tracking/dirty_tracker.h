@@ -1,0 +1,60 @@
+// Dirty-page tracking for incremental images.
+//
+// Between two checkpoints a tracker learns which pages of which regions were
+// written. At a checkpoint (everything frozen) it classifies every present
+// page of the regions it can vouch for as written (saved again) or unchanged
+// (a PARENT run), then re-arms for the next interval. A region it cannot
+// vouch for (new, moved, resized, not trackable) is saved in full. Pages
+// that vanished (MADV_DONTNEED, MADV_FREE, munmap) are simply not present:
+// an image lists every page that holds data, so they read as zero.
+//
+// Backends (--track=): uffd (userfaultfd write-protect in async mode with
+// PAGEMAP_SCAN: no fault handling in user space, syscalls unaffected),
+// mprotect (write-protection and a SIGSEGV handler, for kernels without
+// async uffd-wp), none (every checkpoint is full).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "common/msg.h"
+#include "image/process_state.h"
+
+namespace ckpt {
+
+struct PageSpan {
+  uint64_t start, end;
+  bool changed;  // true: save the contents; false: same as in the parent
+};
+
+class DirtyTracker {
+ public:
+  // Trackers are static objects that need no run-time initialisation (libckpt
+  // starts before the library's own dynamic initialisers would have run)
+  // and are never destroyed.
+  constexpr DirtyTracker() = default;
+  virtual const char* name() const = 0;
+  // Whether every write to `r` since the last re-arm is known.
+  virtual bool vouches(const Region& r) const = 0;
+  // Present pages of a vouched region, in address order (frozen).
+  virtual bool classify(const Region& r, std::vector<PageSpan>& out, Msg& err) = 0;
+  // Starts the next interval (frozen): forget what was written, and start
+  // tracking regions not tracked yet. Regions it cannot track stay untracked.
+  virtual bool rearm(const ProcessState& st, Msg& err) = 0;
+  // Fork child: no tracking state is valid any more (the inherited
+  // descriptor is closed).
+  virtual void reset() = 0;
+  // Restored process: the tracker's descriptor and registrations do not
+  // exist; forget them without touching the descriptor number.
+  virtual void abandon() = 0;
+  virtual bool owns_fd(int) const { return false; }
+
+ protected:
+  ~DirtyTracker() = default;
+};
+
+// Selects the backend ("uffd", "mprotect", "none", or "auto": uffd where the
+// kernel supports it, else mprotect). Returns the tracker (nullptr: none).
+DirtyTracker* select_tracker(const char* wanted, Msg& note);
+DirtyTracker* active_tracker();
+
+}  // namespace ckpt
