@@ -10,7 +10,7 @@
 
 #include "actions.h"
 #include "image/image_writer.h"
-#include "restore/chain.h"
+#include "image/chain.h"
 
 namespace ckpt {
 

@@ -9,7 +9,7 @@
 #include "host_check.h"
 #include "image/image_reader.h"
 #include "program_check.h"
-#include "restore/chain.h"
+#include "image/chain.h"
 
 namespace ckpt {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "address_space.h"
-#include "chain.h"
+#include "image/chain.h"
 #include "image/image_reader.h"
 #include "restorer/restorer_plan.h"
 

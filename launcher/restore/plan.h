@@ -5,7 +5,7 @@
 
 #include "address_space.h"
 #include "files.h"
-#include "chain.h"
+#include "image/chain.h"
 #include "image/image_reader.h"
 #include "memory.h"
 

@@ -38,7 +38,7 @@
 #include "files.h"
 #include "host_check.h"
 #include "identity.h"
-#include "chain.h"
+#include "image/chain.h"
 #include "memory.h"
 #include "plan.h"
 #include "program_check.h"

@@ -11,6 +11,7 @@
 #include "common/proc_maps.h"
 #include "common/raw_syscall.h"
 #include "common/xxhash64.h"
+#include "api/exclusions.h"
 #include "file_table.h"
 #include "page_scan.h"
 #include "runtime/arena.h"
@@ -160,12 +161,36 @@ struct PageCtx {
   unsigned char* bounce = nullptr;
   size_t bounce_size = 0;
   Msg* err;
+  const ExcludedRange* excluded = nullptr;  // ckpt_exclude(): never saved
+  size_t nexcluded = 0;
 };
+
+// Calls fn(start, end) for the parts of [start, end) not excluded by the
+// application; false as soon as fn fails.
+template <class Fn>
+bool for_each_included(const PageCtx& c, uint64_t start, uint64_t end, Fn&& fn) {
+  for (size_t i = 0; i < c.nexcluded && start < end; i++) {
+    const ExcludedRange& x = c.excluded[i];
+    if (x.end <= start || x.start >= end) continue;
+    if (x.start > start && !fn(start, x.start)) return false;
+    start = x.end;
+  }
+  return start >= end || fn(start, end);
+}
 
 // Emits [addr, addr + n pages) whose bytes are at `src`, dropping zero pages
 // of anonymous memory (a fresh mapping is zero already).
 bool emit_pages(PageCtx& c, uint64_t addr, const unsigned char* src, uint64_t npages) {
   addr += uint64_t(c.shift);
+  if (c.nexcluded) {
+    uint64_t base = addr;
+    PageCtx inner = c;
+    inner.nexcluded = 0;
+    inner.shift = 0;
+    return for_each_included(c, addr, addr + npages * kPage, [&](uint64_t s, uint64_t e) {
+      return emit_pages(inner, s, src + (s - base), (e - s) / kPage);
+    });
+  }
   if (!c.skip_zero) return c.w->add_data(addr, src, uint32_t(npages));
   uint64_t i = 0;
   while (i < npages) {
@@ -354,7 +379,9 @@ static bool write_spans(PageCtx& c, const Region& r, const std::vector<PageSpan>
   c.shift = int64_t(r.start) - int64_t(base);
   for (const PageSpan& sp : spans) {
     bool ok = sp.changed ? save_range(sp.start - uint64_t(c.shift), sp.end - uint64_t(c.shift), kPagePresent, &c)
-                         : c.w->add_parent(sp.start, uint32_t((sp.end - sp.start) / kPage));
+                         : for_each_included(c, sp.start, sp.end, [&](uint64_t s, uint64_t e) {
+                             return c.w->add_parent(s, uint32_t((e - s) / kPage));
+                           });
     if (!ok) return false;
   }
   return true;
@@ -369,6 +396,9 @@ bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w
   PageCtx c{};
   c.w = &w;
   c.err = &err;
+  ExcludedRange excluded[256];
+  c.excluded = excluded;
+  c.nexcluded = excluded_ranges(excluded, 256);
   c.bounce_size = 1u << 20;
   c.bounce = static_cast<unsigned char*>(arena::allocate(c.bounce_size));
   bool ok = c.bounce != nullptr;

@@ -52,7 +52,8 @@ void capture_thread(ThreadCapture& t, const ucontext_t* uc) {
   ckpt_syscall2(CKPT_NR_arch_prctl, ARCH_GET_FS, long(&t.fs_base));
   ckpt_syscall2(CKPT_NR_arch_prctl, ARCH_GET_GS, long(&t.gs_base));
   ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_BLOCK, 0, long(&t.handler_sigmask), 8);
-  memcpy(&t.app_sigmask, &uc->uc_sigmask, 8);
+  if (uc) memcpy(&t.app_sigmask, &uc->uc_sigmask, 8);
+  else t.app_sigmask = t.handler_sigmask;  // a libckpt thread, not interrupted
   stack_t ss{};
   ckpt_syscall2(CKPT_NR_sigaltstack, 0, long(&ss));
   t.altstack_sp = uint64_t(ss.ss_sp);
@@ -68,8 +69,8 @@ void capture_thread(ThreadCapture& t, const ucontext_t* uc) {
   ckpt_syscall2(CKPT_NR_prctl, PR_GET_NAME, long(t.name));
   long n = ckpt_syscall3(CKPT_NR_sched_getaffinity, 0, sizeof t.affinity, long(t.affinity));
   t.affinity_words = n > 0 ? uint32_t(n / 8) : 0;
-  t.interrupted_rip = uint64_t(uc->uc_mcontext.gregs[REG_RIP]);
-  t.interrupted_rsp = uint64_t(uc->uc_mcontext.gregs[REG_RSP]);
+  t.interrupted_rip = uc ? uint64_t(uc->uc_mcontext.gregs[REG_RIP]) : 0;
+  t.interrupted_rsp = uc ? uint64_t(uc->uc_mcontext.gregs[REG_RSP]) : 0;
 }
 
 ThreadState thread_state_from(const ThreadCapture& c) {

@@ -92,8 +92,22 @@ ImageReader::ImageReader(const std::string& path) : path_(path) {
   if (xxh64(manifest_.data(), manifest_.size()) != header_.manifest_hash)
     fail("manifest checksum mismatch (damaged image)");
   try {
-    state_ = manifest_from_json(manifest_);
-    validate_process_state(state_);
+    uint64_t start, end;
+    std::string parent;
+    if (range_manifest_from_json(manifest_, start, end, parent)) {
+      is_range_ = true;
+      Region r;
+      r.start = start;
+      r.end = end;
+      r.prot = 3;
+      r.pages_saved = true;
+      r.name = "[range]";
+      state_.regions.push_back(r);
+      state_.libckpt.parent_path = parent;
+    } else {
+      state_ = manifest_from_json(manifest_);
+      validate_process_state(state_);
+    }
   } catch (const std::exception& e) {
     fail(e.what());
   }

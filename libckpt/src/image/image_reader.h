@@ -47,6 +47,9 @@ class ImageReader {
   // Only block i's run table (no checksum: verify_pages() covers it).
   void read_runs(size_t i, std::vector<ckpt_run>& out) const;
   bool incremental() const { return header_.flags & CKPT_HDR_INCREMENTAL; }
+  // A range image (ckpt_save_range): state() then holds just one anonymous
+  // region, the range, and libckpt.parent_path.
+  bool is_range() const { return is_range_; }
 
  private:
   void read_at(uint64_t off, void* buf, size_t len, const char* what) const;
@@ -61,6 +64,7 @@ class ImageReader {
   ckpt_footer footer_{};
   std::string manifest_;
   ProcessState state_;
+  bool is_range_ = false;
   std::vector<ckpt_index_entry> index_;
 };
 

@@ -305,6 +305,31 @@ std::string manifest_to_json(const ProcessState& st) {
   return j.dump(1);
 }
 
+std::string range_manifest_to_json(uint64_t start, uint64_t end, const std::string& parent_path) {
+  json j;
+  j["kind"] = "range";
+  j["start"] = start;
+  j["end"] = end;
+  j["parent_path"] = parent_path;
+  return j.dump();
+}
+
+bool range_manifest_from_json(const std::string& text, uint64_t& start, uint64_t& end, std::string& parent_path) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw ManifestError(std::string("manifest: not valid JSON: ") + e.what());
+  }
+  if (!j.is_object() || !j.contains("kind") || j["kind"] != "range") return false;
+  Reader r(j, "manifest");
+  start = r.u64("start");
+  end = r.u64("end");
+  parent_path = r.str("parent_path");
+  if (start % 4096 || end % 4096 || start >= end || end > (1ULL << 47)) r.fail("start", "invalid range");
+  return true;
+}
+
 ProcessState manifest_from_json(const std::string& text) {
   json j;
   try {

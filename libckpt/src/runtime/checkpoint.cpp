@@ -55,6 +55,7 @@
 #include "thread_registry.h"
 #include "log.h"
 #include "quiesce.h"
+#include "coordinator.h"
 #include "runtime.h"
 
 extern "C" long ckpt_save_context(ckpt::ResumeContext* ctx) __attribute__((returns_twice));
@@ -374,6 +375,7 @@ void arm_tracking_after_restore(void*) {
 }
 
 void post_restore(const ckpt_restore_info* info) {
+  __atomic_add_fetch(&g_restore_count, 1, __ATOMIC_ACQ_REL);
   // Nothing libckpt allocated for the checkpoint exists here: forget it all.
   arena::abandon();
   abandon_private_stack();
@@ -426,66 +428,84 @@ bool app_handles(int sig) {
 
 }  // namespace
 
+uint64_t g_restore_count = 0;
+
 void forget_tracking() { g_tracking_armed = false; }
 
-void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
-  count_our_signal();
-  int saved_errno = errno;
+Outcome coordinate(uint32_t token, const ucontext_t* uc) {
   Session& s = g_session;
-  if (s.busy.exchange(1, std::memory_order_acq_rel)) {
-    // Another thread is coordinating a checkpoint: queue this request again
-    // so that it gets its own image once the current one is done.
-    ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, ckpt_syscall0(CKPT_NR_getpid), g_config.ckpt_signal, long(info));
-    errno = saved_errno;
-    return;
-  }
   s.t_signal = now_ns();
-  s.token = info && info->si_code == SI_QUEUE ? uint32_t(info->si_value.sival_int) : 0;
+  s.token = token;
   s.seq = control::begin_checkpoint();
-  s.uc = static_cast<const ucontext_t*>(ucv);
+  s.uc = uc;
   s.err.clear();
   s.image_bytes = 0;
   s.image_path[0] = '\0';
 
   wait_for_writer();
   ckpt_call_on_stack(private_stack_top(), capture_phase, nullptr);
-  if (s.ok) {
-    long restored = ckpt_save_context(&s.frozen.slots[0].resume);
-    if (!restored) {
-      if (g_config.forked_writer && fork_writer()) {
-        thaw_threads();
-        s.t_thaw = now_ns();
-        control::record_freeze_time(s.seq, s.t_thaw - s.t_signal);
-        end_session();
-        // Exit once the image is durable; if writing failed, carry on.
-        if (g_config.exit_after_checkpoint && wait_for_writer()) ckpt_syscall1(CKPT_NR_exit_group, 0);
-      } else {
-        ckpt_call_on_stack(private_stack_top(), write_phase, nullptr);
-        if (s.ok && g_config.exit_after_checkpoint) {
-          s.t_thaw = now_ns();
-          report_result();
-          ckpt_syscall1(CKPT_NR_exit_group, 0);
-        }
-        thaw_threads();
-        s.t_thaw = now_ns();
-        report_result();
-        if (s.ok) lineage::written(written_image());
-        else lineage::failed();
-        end_session();
-      }
-    } else {
-      // A restored process: only globals are valid from here on.
-      post_restore(reinterpret_cast<const ckpt_restore_info*>(restored));
-      thaw_threads();
-      if (app_handles(g_config.thaw_signal))
-        ckpt_syscall2(CKPT_NR_kill, ckpt_syscall0(CKPT_NR_getpid), g_config.thaw_signal);
-    }
-  } else {
+  if (!s.ok) {
     s.t_thaw = now_ns();
     report_result();
     end_session();
+    return Outcome::Failed;
   }
-  g_session.busy.store(0, std::memory_order_release);
+  long restored = ckpt_save_context(&s.frozen.slots[0].resume);
+  if (restored) {
+    // A restored process: only globals are valid from here on.
+    post_restore(reinterpret_cast<const ckpt_restore_info*>(restored));
+    thaw_threads();
+    if (app_handles(g_config.thaw_signal))
+      ckpt_syscall2(CKPT_NR_kill, ckpt_syscall0(CKPT_NR_getpid), g_config.thaw_signal);
+    return Outcome::Restored;
+  }
+  if (g_config.forked_writer && fork_writer()) {
+    thaw_threads();
+    s.t_thaw = now_ns();
+    control::record_freeze_time(s.seq, s.t_thaw - s.t_signal);
+    end_session();
+    // Exit once the image is durable; if writing failed, carry on.
+    if (g_config.exit_after_checkpoint && wait_for_writer()) ckpt_syscall1(CKPT_NR_exit_group, 0);
+    return Outcome::Written;  // (being written: the result arrives in the control block)
+  }
+  ckpt_call_on_stack(private_stack_top(), write_phase, nullptr);
+  if (s.ok && g_config.exit_after_checkpoint) {
+    s.t_thaw = now_ns();
+    report_result();
+    ckpt_syscall1(CKPT_NR_exit_group, 0);
+  }
+  thaw_threads();
+  s.t_thaw = now_ns();
+  report_result();
+  bool ok = s.ok;
+  if (ok) lineage::written(written_image());
+  else lineage::failed();
+  end_session();
+  return ok ? Outcome::Written : Outcome::Failed;
+}
+
+bool begin_exclusive() { return !g_session.busy.exchange(1, std::memory_order_acq_rel); }
+void end_exclusive() { g_session.busy.store(0, std::memory_order_release); }
+
+void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
+  count_our_signal();
+  int saved_errno = errno;
+  uint32_t token = info && info->si_code == SI_QUEUE ? uint32_t(info->si_value.sival_int) : 0;
+  // With libckpt's coordinator thread running (the application uses the
+  // API), checkpoints happen there, in normal thread context.
+  if (coordinator::post(token)) {
+    errno = saved_errno;
+    return;
+  }
+  if (!begin_exclusive()) {
+    // Another thread is coordinating a checkpoint: queue this request again
+    // so that it gets its own image once the current one is done.
+    ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, ckpt_syscall0(CKPT_NR_getpid), g_config.ckpt_signal, long(info));
+    errno = saved_errno;
+    return;
+  }
+  coordinate(token, static_cast<const ucontext_t*>(ucv));
+  end_exclusive();
   errno = saved_errno;
 }
 

@@ -70,6 +70,17 @@ bool read_result(uint64_t seq, ckpt_control_result& out) {
   return __atomic_load_n(&r.seq, __ATOMIC_ACQUIRE) == seq;
 }
 
+bool find_result(uint32_t token, ckpt_control_result& out) {
+  if (!g_block) return false;
+  for (const ckpt_control_result& r : g_block->results) {
+    uint64_t seq = __atomic_load_n(&r.seq, __ATOMIC_ACQUIRE);
+    if (!seq || r.token != token) continue;
+    out = r;
+    if (__atomic_load_n(&r.seq, __ATOMIC_ACQUIRE) == seq) return true;
+  }
+  return false;
+}
+
 void record_freeze_time(uint64_t seq, uint64_t freeze_ns) {
   if (g_block) __atomic_store_n(&g_block->results[seq % CKPT_CONTROL_RESULTS].freeze_ns, freeze_ns, __ATOMIC_RELEASE);
 }

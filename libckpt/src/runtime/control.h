@@ -29,6 +29,8 @@ void finish_checkpoint(uint64_t seq, uint32_t token, bool ok, const char* path, 
                        uint64_t content_hash, bool incremental);
 // The result of checkpoint `seq`, if it is still in the ring.
 bool read_result(uint64_t seq, ckpt_control_result& out);
+// The newest result carrying `token`, if any.
+bool find_result(uint32_t token, ckpt_control_result& out);
 // The frozen time is known to the application process, the rest of the
 // result to the writer process: each fills its part of the same slot.
 void record_freeze_time(uint64_t seq, uint64_t freeze_ns);

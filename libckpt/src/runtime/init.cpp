@@ -17,6 +17,7 @@
 #include "quiesce.h"
 #include "runtime.h"
 #include "thread_registry.h"
+#include "coordinator.h"
 #include "lineage.h"
 #include "tracking/dirty_tracker.h"
 
@@ -60,6 +61,7 @@ void on_fork_child() {
   lineage::reset();
   forget_tracking();
   start_interval_timer();
+  coordinator::after_fork();
   // The child shares nothing of libckpt's with its parent: its own control block.
   control::forget();
   control::create();
@@ -137,5 +139,3 @@ uintptr_t private_stack_start() { return g_stack_start; }
 uintptr_t private_stack_end() { return g_stack_start ? g_stack_start + kPrivateStackSize : 0; }
 
 }  // namespace ckpt
-
-extern "C" __attribute__((visibility("default"))) int ckpt_is_enabled(void) { return ckpt::runtime_active(); }

@@ -2,6 +2,7 @@
 // handler, and what a restored or forked process must redo.
 #pragma once
 #include <signal.h>
+#include <ucontext.h>
 
 #include <cstdint>
 
@@ -20,5 +21,16 @@ void abandon_private_stack();  // after a restore: the mapping is gone
 
 void on_checkpoint_signal(int sig, siginfo_t* info, void* uc);
 void install_checkpoint_handler();
+
+// The checkpoint, run by the coordinating thread (in the SIGCKPT handler, or
+// in libckpt's coordinator thread) while it holds the exclusive right to
+// checkpoint. `uc` is the interrupted context (null outside a handler).
+enum class Outcome { Written, Failed, Restored };
+Outcome coordinate(uint32_t token, const ucontext_t* uc);
+bool begin_exclusive();
+void end_exclusive();
+// Bumped each time this process is restored: a thread that waited through
+// a checkpoint compares it to know whether it now runs in a restored process.
+extern uint64_t g_restore_count;
 
 }  // namespace ckpt

@@ -5,13 +5,22 @@
 #include <algorithm>
 #include <cstring>
 
-#include "program_check.h"
 
 namespace ckpt {
 
 namespace {
 
 constexpr size_t kMaxDepth = 100000;
+
+std::string hex_id(const uint8_t* p) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 16; i++) {
+    s += d[p[i] >> 4];
+    s += d[p[i] & 15];
+  }
+  return s;
+}
 
 std::string dir_of(const std::string& p) {
   size_t s = p.rfind('/');
@@ -46,7 +55,7 @@ ImageChain::ImageChain(const std::string& path) {
     const ImageReader& parent = *images_.back();
     if (memcmp(parent.header().image_id, ref.image_id, sizeof ref.image_id) != 0)
       throw ImageError(child.path() + ": " + found + " is not its parent (image id " +
-                       hex_string(parent.header().image_id, 16) + ", expected " + hex_string(ref.image_id, 16) + ")");
+                       hex_id(parent.header().image_id) + ", expected " + hex_id(ref.image_id) + ")");
     if (parent.footer().file_hash != ref.content_hash)
       throw ImageError(child.path() + ": its parent " + found + " was modified since (content checksum differs)");
   }

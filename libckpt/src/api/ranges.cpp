@@ -1,0 +1,264 @@
+// Range images: ckpt_save_range() / ckpt_load_range() (include/ckpt.h).
+//
+// A range image is an ordinary image whose manifest describes one address
+// range instead of a process. The first save of a range is full; later ones
+// hold only the pages whose contents changed since the previous save (found
+// by comparing a checksum per page, so no write is ever missed whatever
+// wrote it) and name the previous file as their parent. Pages not present
+// or all zero are not stored: they read as zero after a load.
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "capture/memory.h"
+#include "capture/page_scan.h"
+#include "common/raw_syscall.h"
+#include "common/xxhash64.h"
+#include "image/chain.h"
+#include "image/image_writer.h"
+#include "image/manifest.h"
+#include "runtime/arena.h"
+#include "runtime/config.h"
+#include "runtime/lineage.h"
+#include "runtime/log.h"
+#include "runtime/runtime.h"
+
+namespace ckpt {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr size_t kMaxRanges = 64;
+
+// What the last save (or load) of a range left: a checksum per page (0 for
+// a page that holds no data) and the image the next save builds on.
+struct RangeState {
+  uint64_t start = 0, end = 0;
+  uint64_t* sums = nullptr;  // mmap'd, one per page
+  ImageRef last;
+};
+RangeState g_ranges[kMaxRanges];
+
+RangeState* find_state(uint64_t start, uint64_t end, bool create) {
+  for (RangeState& r : g_ranges)
+    if (r.sums && r.start == start && r.end == end) return &r;
+  if (!create) return nullptr;
+  for (RangeState& r : g_ranges)
+    if (!r.sums) {
+      void* p = mmap(nullptr, (end - start) / kPage * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) return nullptr;
+      r.start = start;
+      r.end = end;
+      r.sums = static_cast<uint64_t*>(p);
+      r.last = ImageRef{};
+      return &r;
+    }
+  return nullptr;
+}
+
+// Checksums of the range as it is now (0: no data in that page).
+void checksum_pages(uint64_t start, uint64_t end, uint64_t* out) {
+  uint64_t n = (end - start) / kPage;
+  memset(out, 0, n * 8);
+  PageScanner scanner;
+  struct Ctx {
+    uint64_t start;
+    uint64_t* out;
+  } c{start, out};
+  auto fn = [](uint64_t s, uint64_t e, uint64_t cat, void* p) -> bool {
+    auto& c = *static_cast<Ctx*>(p);
+    if (cat & kPagePfnZero) return true;
+    for (uint64_t a = s; a < e; a += kPage)
+      if (!page_is_zero(reinterpret_cast<const void*>(a)))
+        c.out[(a - c.start) / kPage] = xxh64(reinterpret_cast<const void*>(a), kPage) | 1;  // never 0
+    return true;
+  };
+  scanner.scan(start, end, false, fn, &c);
+}
+
+bool write_range_image(RangeState& st, const uint64_t* sums, const std::string& path, ImageRef& out, Msg& err) {
+  std::string tmp = path + ".partial";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    err << "cannot create " << tmp.c_str() << ": " << errno_name(errno);
+    return false;
+  }
+  bool incremental = st.last.valid;
+  ckpt_file_header h;
+  memset(&h, 0, sizeof h);
+  getrandom(h.image_id, sizeof h.image_id, 0);
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  h.created_realtime_ns = uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
+  memcpy(h.uts_sysname, g_config.uts_sysname, sizeof h.uts_sysname);
+  memcpy(h.uts_release, g_config.uts_release, sizeof h.uts_release);
+  memcpy(h.uts_version, g_config.uts_version, sizeof h.uts_version);
+  memcpy(h.uts_machine, g_config.uts_machine, sizeof h.uts_machine);
+  memcpy(h.build_id, g_config.build_id, sizeof h.build_id);
+  h.build_id_len = g_config.build_id_len;
+  h.cpu = g_config.cpu;
+  if (incremental) {
+    h.flags |= CKPT_HDR_INCREMENTAL;
+    memcpy(h.parent.image_id, st.last.id, sizeof h.parent.image_id);
+    h.parent.content_hash = st.last.content_hash;
+    const char* base = strrchr(st.last.path, '/');
+    strncpy(h.parent.file_name, base ? base + 1 : st.last.path, sizeof h.parent.file_name - 1);
+  }
+  bool ok;
+  uint64_t file_hash = 0;
+  {
+    FdSink sink(fd, 4u << 20);
+    ImageWriter w(sink, g_config.zstd_level, arena::zstd_allocator());
+    ok = w.begin(h, range_manifest_to_json(st.start, st.end, incremental ? st.last.path : ""));
+    uint64_t n = (st.end - st.start) / kPage;
+    for (uint64_t i = 0; ok && i < n;) {
+      if (!sums[i]) {
+        i++;
+        continue;
+      }
+      bool changed = !incremental || sums[i] != st.sums[i];
+      uint64_t j = i;
+      while (j < n && sums[j] && (!incremental || (sums[j] != st.sums[j])) == changed) j++;
+      uint64_t addr = st.start + i * kPage;
+      ok = changed ? w.add_data(addr, reinterpret_cast<const void*>(addr), uint32_t(j - i))
+                   : w.add_parent(addr, uint32_t(j - i));
+      i = j;
+    }
+    ok = ok && w.finish();
+    if (!ok) err << "cannot write " << tmp.c_str() << ": " << w.error_text() << ": " << errno_name(w.error());
+    file_hash = w.stats().file_hash;
+  }
+  ok = ok && fsync(fd) == 0;
+  close(fd);
+  if (ok && rename(tmp.c_str(), path.c_str()) != 0) {
+    err << "cannot rename to " << path.c_str() << ": " << errno_name(errno);
+    ok = false;
+  }
+  if (!ok) {
+    unlink(tmp.c_str());
+    return false;
+  }
+  out.valid = true;
+  memcpy(out.id, h.image_id, sizeof out.id);
+  out.content_hash = file_hash;
+  strncpy(out.path, path.c_str(), sizeof out.path - 1);
+  return true;
+}
+
+std::string absolute(const char* path) {
+  if (path[0] == '/') return path;
+  char cwd[4096];
+  if (!getcwd(cwd, sizeof cwd)) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+// Serialises with checkpoints (they share libckpt's arena) and resets the
+// arena after the operation.
+struct Exclusive {
+  Exclusive() {
+    while (!begin_exclusive()) {
+      struct timespec ts = {0, 1000000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+  ~Exclusive() {
+    arena::reset();
+    end_exclusive();
+  }
+};
+
+bool valid_range(const void* start, size_t len) {
+  return len && uint64_t(start) % kPage == 0 && len % kPage == 0 && uint64_t(start) + len > uint64_t(start);
+}
+
+}  // namespace
+}  // namespace ckpt
+
+using namespace ckpt;
+
+#define CKPT_EXPORT extern "C" __attribute__((visibility("default")))
+
+CKPT_EXPORT int ckpt_save_range(const void* start, size_t len, const char* path) {
+  if (!valid_range(start, len) || !path || !*path) {
+    errno = EINVAL;
+    return -1;
+  }
+  uint64_t s = uint64_t(start), e = s + len;
+  int err_no = 0;
+  {
+    Exclusive guard;
+    RangeState* st = find_state(s, e, true);
+    if (!st) {
+      errno = ENOSPC;
+      return -1;
+    }
+    std::vector<uint64_t> sums((e - s) / kPage);
+    checksum_pages(s, e, sums.data());
+    ImageRef written;
+    Msg err;
+    if (write_range_image(*st, sums.data(), absolute(path), written, err)) {
+      memcpy(st->sums, sums.data(), sums.size() * 8);
+      st->last = written;
+    } else {
+      log_error(Msg() << "ckpt_save_range: " << err.c_str());
+      err_no = EIO;
+    }
+  }
+  if (err_no) errno = err_no;
+  return err_no ? -1 : 0;
+}
+
+CKPT_EXPORT int ckpt_load_range(void* start, size_t len, const char* path) {
+  if (!valid_range(start, len) || !path || !*path) {
+    errno = EINVAL;
+    return -1;
+  }
+  uint64_t s = uint64_t(start), e = s + len;
+  int err_no = 0;
+  {
+    Exclusive guard;
+    try {
+      ImageChain chain(absolute(path));
+      chain.verify_pages();
+      const ImageReader& img = chain.newest();
+      if (!img.is_range() || img.state().regions[0].start != s || img.state().regions[0].end != e)
+        throw ImageError(std::string(path) + " is not an image of this range");
+      memset(start, 0, len);
+      BlockDecompressor dec;
+      Block block;
+      std::vector<unsigned char> scratch;
+      size_t cur_image = SIZE_MAX, cur_block = SIZE_MAX;
+      for (const PageSource& src : chain.all_pages()) {
+        if (src.zero) continue;
+        if (src.image != cur_image || src.block != cur_block) {
+          chain.image(src.image).read_block(src.block, block);
+          scratch.resize(size_t(block.data_pages) * kPage);
+          dec.begin(block);
+          dec.into(scratch.data(), scratch.size());
+          dec.end();
+          cur_image = src.image;
+          cur_block = src.block;
+        }
+        memcpy(reinterpret_cast<void*>(src.addr), scratch.data() + src.data_page * kPage, src.npages * kPage);
+      }
+      // The next save of this range builds on what was loaded.
+      if (RangeState* st = find_state(s, e, true)) {
+        checksum_pages(s, e, st->sums);
+        st->last.valid = true;
+        memcpy(st->last.id, img.header().image_id, sizeof st->last.id);
+        st->last.content_hash = img.footer().file_hash;
+        strncpy(st->last.path, img.path().c_str(), sizeof st->last.path - 1);
+      }
+    } catch (const std::exception& ex) {
+      log_error(Msg() << "ckpt_load_range: " << ex.what());
+      err_no = EINVAL;
+    }
+  }
+  if (err_no) errno = err_no;
+  return err_no ? -1 : 0;
+}
