@@ -27,6 +27,7 @@ import argparse
 import ctypes
 import dataclasses
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -103,6 +104,16 @@ def read_text(path):
             return f.read().decode('utf-8', 'replace')
     except FileNotFoundError:
         return ''
+
+
+def user_popen_args(user):
+    """subprocess keyword arguments that run a command as `user` (a name or
+    a uid; None: as ourselves): its uid, its primary gid, no supplementary
+    groups. Needs root."""
+    if user is None:
+        return {}
+    pw = pwd.getpwnam(user) if isinstance(user, str) else pwd.getpwuid(user)
+    return {'user': pw.pw_uid, 'group': pw.pw_gid, 'extra_groups': []}
 
 
 def tail(path, lines=15):
@@ -354,13 +365,15 @@ class T:
         return path
 
     # -- commands
-    def run(self, argv, timeout=30, check_rc=None):
-        """Runs a command to completion (bounded) and returns a Result."""
+    def run(self, argv, timeout=30, check_rc=None, user=None):
+        """Runs a command to completion (bounded) and returns a Result.
+        user: run it as that user (name or uid; see user_popen_args)."""
         argv = [str(a) for a in argv]
         start = time.monotonic()
         try:
             cp = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=self.tmp, timeout=timeout)
+                                stderr=subprocess.PIPE, cwd=self.tmp, timeout=timeout,
+                                **user_popen_args(user))
         except subprocess.TimeoutExpired as e:
             def text(b):
                 return (b or b'').decode('utf-8', 'replace').strip()[-600:]
@@ -372,9 +385,9 @@ class T:
             raise TestFailure(f'expected exit status {check_rc}: ' + res.describe())
         return res
 
-    def ckpt(self, *args, timeout=30, check_rc=None):
-        """Runs `ckpt-run ARGS` (bounded)."""
-        return self.run([self.env.ckpt_run, *args], timeout=timeout, check_rc=check_rc)
+    def ckpt(self, *args, timeout=30, check_rc=None, user=None):
+        """Runs `ckpt-run ARGS` (bounded), as `user` if given."""
+        return self.run([self.env.ckpt_run, *args], timeout=timeout, check_rc=check_rc, user=user)
 
     def reference(self, argv, timeout=60, expect_rc=0):
         """An undisturbed run of argv without ckpt-run; returns its stdout."""
@@ -402,13 +415,13 @@ class T:
             return subprocess.PIPE, subprocess.PIPE, out, err
         raise ValueError(capture)
 
-    def _popen(self, argv, tag, capture):
+    def _popen(self, argv, tag, capture, user=None):
         stdout, stderr, out, err = self._streams(tag, capture)
         argv = [str(a) for a in argv]
-        self.log(f'{tag}: ' + ' '.join(argv))
+        self.log(f'{tag}: ' + ('' if user is None else f'(as user {user}) ') + ' '.join(argv))
         try:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                     cwd=self.tmp)
+                                     cwd=self.tmp, **user_popen_args(user))
         finally:
             if capture == 'file':
                 stdout.close()
@@ -418,33 +431,38 @@ class T:
             pumps = [Pump(popen.stdout, out), Pump(popen.stderr, err)]
         return popen, out, err, pumps
 
-    def launch(self, argv, tag=None, capture='file', images=None, options=()):
+    def launch(self, argv, tag=None, capture='file', images=None, options=(), user=None, prefix=()):
         """Starts `ckpt-run --images DIR --pid-file F [options] ARGV...`.
 
         capture='file': stdout/stderr are regular files TAG.out/TAG.err (not
-        O_APPEND); capture='pipe': they are pipes copied into those files."""
+        O_APPEND); capture='pipe': they are pipes copied into those files.
+        user: run it as that user (the test directory must be writable by
+        it); prefix: a command that runs ckpt-run (e.g. a wrapper that
+        changes its namespaces and then execs it)."""
         tag = tag or self._tag('launch')
         images = images or self.path(tag + '-images')
         pid_file = self.path(tag + '.pid')
         popen, out, err, pumps = self._popen(
-            [self.env.ckpt_run, '--images', images, '--pid-file', pid_file, *options, *argv], tag, capture)
+            [*prefix, self.env.ckpt_run, '--images', images, '--pid-file', pid_file, *options, *argv], tag, capture,
+            user=user)
         app = App(self, tag, 'launch', popen, capture, pid_file, out, err, out, err)
         app.pumps = pumps
         app.images = images
         self.apps.append(app)
         return app
 
-    def restore(self, image, continues=None, tag=None, capture='file', options=()):
+    def restore(self, image, continues=None, tag=None, capture='file', options=(), user=None, prefix=()):
         """Starts `ckpt-run --pid-file F [options] --restore IMAGE` in the background.
 
         continues: the App whose image this is. If its streams were regular
         files, the restored application writes to them again, so the returned
-        App reads its output there."""
+        App reads its output there. user, prefix: as for launch()."""
         image = image.path if isinstance(image, Image) else image
         tag = tag or self._tag('restore')
         pid_file = self.path(tag + '.pid')
         popen, out, err, pumps = self._popen(
-            [self.env.ckpt_run, '--pid-file', pid_file, *options, '--restore', image], tag, capture)
+            [*prefix, self.env.ckpt_run, '--pid-file', pid_file, *options, '--restore', image], tag, capture,
+            user=user)
         app_out, app_err = out, err
         if continues is not None and continues.capture == 'file':
             app_out, app_err = continues.out_path, continues.err_path
@@ -453,11 +471,11 @@ class T:
         self.apps.append(app)
         return app
 
-    def checkpoint(self, app, timeout=60):
-        """`ckpt-run --checkpoint PID`: must exit 0 and print the absolute path
-        of a complete image as its last stdout line."""
+    def checkpoint(self, app, timeout=60, user=None):
+        """`ckpt-run --checkpoint PID` (as `user` if given): must exit 0 and
+        print the absolute path of a complete image as its last stdout line."""
         check(app.pid is not None, f'{app.tag}: checkpoint before wait_ready()')
-        res = self.ckpt('--checkpoint', app.pid, timeout=timeout)
+        res = self.ckpt('--checkpoint', app.pid, timeout=timeout, user=user)
         if res.rc != 0:
             raise TestFailure(f'{app.tag}: checkpoint failed: ' + res.describe())
         lines = [l for l in res.out.splitlines() if l.strip()]
