@@ -60,6 +60,9 @@ void print_help() {
       "  --full-every N            with --incremental, every Nth checkpoint is full\n"
       "  --keep N                  keep only the N newest images (and the images they need)\n"
       "  --interval SECONDS        also checkpoint every SECONDS\n"
+      "  --ignore-unsupported      checkpoint even with resources libckpt cannot restore\n"
+      "                            (io_uring, devices...): they are listed in the image and\n"
+      "                            left out of it\n"
       "\n"
       "Checkpoint: `kill -s %d PID` or `ckpt-run --checkpoint PID`. The latter waits until\n"
       "the image is durable (at most --timeout SECONDS, default 300) and prints its\n"
@@ -69,6 +72,9 @@ void print_help() {
       "  --pid-file FILE           write the restored application's pid once it runs\n"
       "  --images DIR              later checkpoints of the restored process go here\n"
       "  --new-pid                 restore under a new pid if the original cannot be had\n"
+      "  --allow-changed-files     use files that changed since the checkpoint as they are\n"
+      "                            (by default a changed file open read-only or mapped is\n"
+      "                            refused by name)\n"
       "\n"
       "Exit status: the application's own; 2 for a bad command line or a program libckpt\n"
       "cannot run (static, setuid, not x86-64); 1 when a checkpoint, restore or check fails.\n",
@@ -118,6 +124,8 @@ Options parse_command_line(int argc, char** argv) {
     else if (a == "--exit-after-checkpoint") o.exit_after_checkpoint = true;
     else if (a == "--verbose" || a == "-v") o.verbose = true;
     else if (a == "--new-pid") o.new_pid = true;
+    else if (a == "--allow-changed-files") o.allow_changed_files = true;
+    else if (a == "--ignore-unsupported") o.ignore_unsupported = true;
     else if (a == "--verify") o.verify = true;
     else if (a == "--signal" || a == "--thaw-signal") {
       std::string s = val(a.c_str());

@@ -18,6 +18,8 @@ struct Options {
   int thaw_signal = 0;
   double timeout_s = 300;            // --checkpoint wait
   bool new_pid = false;              // --new-pid
+  bool allow_changed_files = false;  // --allow-changed-files
+  bool ignore_unsupported = false;   // --ignore-unsupported
   bool verbose = false;
   bool verify = false;               // --inspect --verify
   bool incremental = false;          // --incremental

@@ -72,7 +72,8 @@ HostVdso read_host_vdso() {
   return v;
 }
 
-std::vector<std::string> host_problems(const ImageReader& img, const std::string& library_path) {
+std::vector<std::string> host_problems(const ImageReader& img, const std::string& library_path,
+                                       bool allow_changed_files) {
   std::vector<std::string> out;
   const ckpt_file_header& h = img.header();
   const ProcessState& st = img.state();
@@ -114,11 +115,13 @@ std::vector<std::string> host_problems(const ImageReader& img, const std::string
   for (const Region& r : st.regions)
     if (r.file >= 0) needed.insert(r.file);
   if (st.exe_file >= 0) needed.insert(st.exe_file);
-  for (const FdState& d : st.fds)
-    if (d.file >= 0 && d.kind == FdKind::RegularFile && (d.flags & 3) == 0) needed.insert(d.file);
+  for (const OpenFile& f : st.open_files)
+    if (f.file >= 0 && f.kind == FdKind::RegularFile && !f.deleted && (f.flags & 3) == 0) needed.insert(f.file);
   for (int32_t i : needed) {
     const FileRef& f = st.files[size_t(i)];
     if (f.deleted) continue;
+    // With --allow-changed-files only a missing file stops the restore.
+    if (allow_changed_files && access(f.path.c_str(), F_OK) == 0) continue;
     std::string p = file_problem(f);
     if (!p.empty()) out.push_back(p);
   }

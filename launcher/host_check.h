@@ -16,6 +16,9 @@ struct HostVdso {
 HostVdso read_host_vdso();
 
 // Every reason the image cannot be restored here, each naming what differs.
-std::vector<std::string> host_problems(const ImageReader& img, const std::string& library_path);
+// With `allow_changed_files`, a file that changed since the checkpoint is
+// used as it is now (executables and libraries included: the user's call).
+std::vector<std::string> host_problems(const ImageReader& img, const std::string& library_path,
+                                       bool allow_changed_files = false);
 
 }  // namespace ckpt

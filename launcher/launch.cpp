@@ -82,6 +82,7 @@ int run_launch(const Options& o) {
   if (o.full_every >= 0) setenv("CKPT_FULL_EVERY", std::to_string(o.full_every).c_str(), 1);
   if (o.keep >= 0) setenv("CKPT_KEEP", std::to_string(o.keep).c_str(), 1);
   if (o.interval_s >= 0) setenv("CKPT_INTERVAL", std::to_string(o.interval_s).c_str(), 1);
+  if (o.ignore_unsupported) setenv("CKPT_IGNORE_UNSUPPORTED", "1", 1);
 
   std::vector<char*> argv;
   for (const std::string& a : o.program) argv.push_back(const_cast<char*>(a.c_str()));

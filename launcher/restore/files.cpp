@@ -1,7 +1,21 @@
 #include "files.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <linux/fs.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,7 +24,194 @@
 
 #include "address_space.h"
 
+#ifndef TFD_IOC_SET_TICKS
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+#endif
+
 namespace ckpt {
+
+namespace {
+
+std::string from_hex(const std::string& h) {
+  std::string out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) out += char(std::stoi(h.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+std::string dir_of(const std::string& p) {
+  size_t s = p.rfind('/');
+  return s == std::string::npos || s == 0 ? "/" : p.substr(0, s);
+}
+
+void write_all(int fd, const std::string& data, const std::string& what) {
+  for (size_t done = 0; done < data.size();) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw RestoreError("cannot write the saved contents of " + what + ": " + strerror(errno));
+    done += size_t(n);
+  }
+}
+
+// Reopens `fd`'s file with `flags` (another open file description, same file).
+int reopen(int fd, uint32_t flags) {
+  std::string path = "/proc/self/fd/" + std::to_string(fd);
+  return open(path.c_str(), int(flags & ~uint32_t(O_CREAT | O_TRUNC | O_EXCL)) | O_CLOEXEC);
+}
+
+void set_status_flags(int fd, uint32_t flags) {
+  fcntl(fd, F_SETFL, int(flags & (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)));
+}
+
+int open_regular(const OpenFile& f, const std::vector<std::string>& blobs) {
+  if (!f.deleted) {
+    uint32_t flags = f.flags & ~uint32_t(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
+    int fd = open(f.path.c_str(), int(flags) | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) throw RestoreError("cannot reopen " + f.path + ": " + strerror(errno));
+    return fd;
+  }
+  // A file deleted while open: an unlinked file with the saved contents,
+  // in the directory it lived in if it still exists.
+  int tmp = open(dir_of(f.path).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (tmp < 0) tmp = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (tmp < 0) throw RestoreError("cannot re-create the deleted file " + f.path + ": " + strerror(errno));
+  write_all(tmp, blobs.at(size_t(f.blob)), f.path + " (deleted)");
+  int fd = reopen(tmp, f.flags);
+  close(tmp);
+  if (fd < 0) throw RestoreError("cannot reopen the re-created " + f.path + ": " + strerror(errno));
+  return fd;
+}
+
+int open_fifo(const OpenFile& f) {
+  // Opening one end of a FIFO blocks until the other is open: hold it open
+  // (O_RDWR never blocks on Linux) while opening the end we want.
+  int hold = open(f.path.c_str(), O_RDWR | O_CLOEXEC);
+  if (hold < 0) throw RestoreError("cannot reopen the FIFO " + f.path + ": " + strerror(errno));
+  int fd = open(f.path.c_str(), int(f.flags & (O_ACCMODE | O_NONBLOCK)) | O_NONBLOCK | O_CLOEXEC);
+  close(hold);
+  if (fd < 0) throw RestoreError("cannot reopen the FIFO " + f.path + ": " + strerror(errno));
+  set_status_flags(fd, f.flags);
+  return fd;
+}
+
+bool unix_socket_is_stale(const struct sockaddr_un& a, socklen_t len) {
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bool stale = connect(s, reinterpret_cast<const sockaddr*>(&a), len) != 0 && errno == ECONNREFUSED;
+  close(s);
+  return stale;
+}
+
+int open_socket(const OpenFile& f, FdPlan& plan, std::vector<std::string>& warnings, const std::string& what) {
+  const SocketState& k = f.socket;
+  std::string local = from_hex(k.local);
+  bool bound = !local.empty() && !(k.family == AF_UNIX && local.size() <= sizeof(sa_family_t));
+  bool keep = k.listening || (bound && k.type == SOCK_DGRAM && k.peer.empty());
+  if (!keep) {
+    // A connection cannot be carried over: a socket whose peer is gone.
+    int sv[2];
+    if (socketpair(AF_UNIX, (k.type == SOCK_DGRAM ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0, sv) != 0)
+      throw RestoreError("cannot create a socket for " + what + ": " + strerror(errno));
+    close(sv[1]);
+    set_status_flags(sv[0], f.flags);
+    if (!k.peer.empty()) {
+      plan.closed_connections++;
+      warnings.push_back(what + " was connected; it is restored closed");
+    }
+    return sv[0];
+  }
+  int s = socket(k.family, k.type | SOCK_CLOEXEC, k.protocol);
+  if (s < 0) throw RestoreError("cannot create a socket for " + what + ": " + strerror(errno));
+  int one = 1;
+  if (k.reuse_addr || k.listening) setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (k.reuse_port) setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (k.keepalive) setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  if (k.v6only) setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (k.nodelay) setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto addr = reinterpret_cast<const sockaddr*>(local.data());
+  socklen_t len = socklen_t(local.size());
+  if (bind(s, addr, len) != 0) {
+    int err = errno;
+    // A UNIX socket file left by the checkpointed process: replace it.
+    auto un = reinterpret_cast<const sockaddr_un*>(local.data());
+    if (err == EADDRINUSE && k.family == AF_UNIX && un->sun_path[0] && unix_socket_is_stale(*un, len)) {
+      unlink(un->sun_path);
+      if (bind(s, addr, len) == 0) err = 0;
+    }
+    if (err) {
+      close(s);
+      throw RestoreError("cannot bind " + what + " to its address again: " + strerror(err));
+    }
+  }
+  if (k.listening && listen(s, k.backlog) != 0) {
+    int err = errno;
+    close(s);
+    throw RestoreError("cannot listen on " + what + ": " + strerror(err));
+  }
+  set_status_flags(s, f.flags);
+  return s;
+}
+
+int open_timerfd(const OpenFile& f) {
+  int fd = timerfd_create(f.clock, TFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? TFD_NONBLOCK : 0));
+  if (fd < 0) throw RestoreError(std::string("cannot create a timerfd: ") + strerror(errno));
+  if (f.next_ns || f.interval_ns) {
+    struct itimerspec its = {{time_t(f.interval_ns / 1000000000), long(f.interval_ns % 1000000000)},
+                             {time_t(f.next_ns / 1000000000), long(f.next_ns % 1000000000)}};
+    if (!its.it_value.tv_sec && !its.it_value.tv_nsec) its.it_value.tv_nsec = 1;  // expires at once
+    timerfd_settime(fd, 0, &its, nullptr);
+  }
+  if (f.counter) {
+    uint64_t ticks = f.counter;
+    ioctl(fd, TFD_IOC_SET_TICKS, &ticks);
+  }
+  return fd;
+}
+
+int open_inotify(const OpenFile& f, std::vector<std::string>& warnings, const std::string& what) {
+  int fd = inotify_init1(IN_CLOEXEC | ((f.flags & O_NONBLOCK) ? IN_NONBLOCK : 0));
+  if (fd < 0) throw RestoreError(std::string("cannot create an inotify instance: ") + strerror(errno));
+  // Watch descriptors are handed out in increasing order: re-add the watches
+  // in that order, filling gaps with throw-away watches.
+  std::vector<InotifyWatch> watches = f.inotify;
+  std::sort(watches.begin(), watches.end(), [](const InotifyWatch& a, const InotifyWatch& b) { return a.wd < b.wd; });
+  std::vector<int> fillers;
+  for (const InotifyWatch& w : watches) {
+    for (;;) {
+      int wd = inotify_add_watch(fd, w.path.c_str(), w.mask);
+      if (wd < 0) {
+        warnings.push_back(what + ": cannot watch " + w.path + " again: " + strerror(errno));
+        break;
+      }
+      if (wd == w.wd) break;
+      if (wd > w.wd) {
+        warnings.push_back(what + ": watch " + w.path + " got a different descriptor (" + std::to_string(wd) + ")");
+        break;
+      }
+      inotify_rm_watch(fd, wd);  // a gap: used and released to move on
+      fillers.push_back(wd);
+    }
+  }
+  return fd;
+}
+
+int open_memfd(const OpenFile& f, const std::vector<std::string>& blobs) {
+  std::string name = f.path.substr(strlen("/memfd:"));
+  size_t d = name.rfind(" (deleted)");
+  if (d != std::string::npos) name.resize(d);
+  int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) throw RestoreError("cannot re-create the memfd " + name + ": " + strerror(errno));
+  write_all(fd, blobs.at(size_t(f.blob)), f.path);
+  if (f.seals) fcntl(fd, F_ADD_SEALS, int(f.seals));
+  if ((f.flags & O_ACCMODE) != O_RDWR) {
+    int r = reopen(fd, f.flags);
+    if (r >= 0) {
+      close(fd);
+      fd = r;
+    }
+  }
+  return fd;
+}
+
+}  // namespace
 
 int move_above(int fd, int base) {
   int n = fcntl(fd, F_DUPFD_CLOEXEC, base);
@@ -19,60 +220,122 @@ int move_above(int fd, int base) {
   return n;
 }
 
-FdPlan prepare_fds(const ProcessState& st, std::vector<std::string>& warnings) {
+FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs, std::vector<std::string>& warnings) {
   FdPlan plan;
   int32_t max_fd = 2;
   for (const FdState& d : st.fds) max_fd = std::max(max_fd, d.fd);
   plan.temp_base = max_fd + 1;
+  std::vector<int> opened(st.open_files.size(), -1);  // temporary descriptor per open file
+  std::map<uint64_t, std::pair<int, int>> pipes;      // inode -> (read end, write end)
+
   for (const FdState& d : st.fds) {
+    const OpenFile& f = st.open_files[size_t(d.open_file)];
+    std::string what = "fd " + std::to_string(d.fd) + " (" + f.path + ")";
+    int& fd = opened[size_t(d.open_file)];
     bool stdio = d.fd <= 2;
-    std::string what = "fd " + std::to_string(d.fd) + " (" + d.path + ")";
-    switch (d.kind) {
-      case FdKind::RegularFile:
-      case FdKind::Directory:
-      case FdKind::CharDevice: {
-        if (d.kind == FdKind::RegularFile && d.file >= 0 && st.files[size_t(d.file)].deleted) {
-          warnings.push_back(what + " refers to a deleted file and is not restored");
-          continue;
-        }
-        uint32_t flags = d.flags & ~uint32_t(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
-        int fd = open(d.path.c_str(), int(flags) | O_NOCTTY | O_CLOEXEC);
-        if (fd < 0) {
-          if (stdio && fcntl(d.fd, F_GETFD) >= 0) {
-            warnings.push_back(what + ": " + strerror(errno) + "; using ckpt-run's own stream instead");
-            plan.keep.push_back(d.fd);
-            continue;
-          }
-          throw RestoreError("cannot reopen " + what + ": " + strerror(errno));
-        }
-        if (d.kind == FdKind::RegularFile && d.offset >= 0 && lseek(fd, d.offset, SEEK_SET) < 0) {
-          int err = errno;
-          close(fd);
-          throw RestoreError("cannot seek " + what + " to " + std::to_string(d.offset) + ": " + strerror(err));
-        }
-        fd = move_above(fd, plan.temp_base);
-        plan.dups.push_back({fd, d.fd, d.cloexec ? 1 : 0, 0});
+    bool gone_stream = f.kind == FdKind::Terminal || f.kind == FdKind::Socket ||
+                       (f.kind == FdKind::Pipe && !f.pipe_peer_inside);
+    if (stdio && gone_stream) {
+      // The terminal or pipe is gone with the old process: use ckpt-run's.
+      if (fcntl(d.fd, F_GETFD) >= 0) {
         plan.keep.push_back(d.fd);
-        break;
+        if (f.kind == FdKind::Terminal && !f.termios.empty() && isatty(d.fd)) {
+          std::string t = from_hex(f.termios);
+          if (t.size() == sizeof(struct termios)) tcsetattr(d.fd, TCSANOW, reinterpret_cast<const termios*>(t.data()));
+        }
       }
-      case FdKind::Terminal:
-      case FdKind::Pipe:
-      case FdKind::Fifo:
-      case FdKind::Socket:
-        if (stdio) {
-          // The terminal or pipe is gone with the old process: use ours.
-          if (fcntl(d.fd, F_GETFD) >= 0) {
-            plan.keep.push_back(d.fd);
-            if (d.cloexec) fcntl(d.fd, F_SETFD, FD_CLOEXEC);
+      continue;
+    }
+    if (fd < 0) {
+      try {
+        switch (f.kind) {
+          case FdKind::RegularFile:
+          case FdKind::Directory:
+          case FdKind::CharDevice: {
+            fd = open_regular(f, blobs);
+            if (f.kind == FdKind::RegularFile && f.offset >= 0 && lseek(fd, f.offset, SEEK_SET) < 0)
+              throw RestoreError("cannot seek " + what + " to " + std::to_string(f.offset) + ": " + strerror(errno));
+            break;
           }
+          case FdKind::Terminal: {
+            // A terminal of the old session: ckpt-run's terminal if it has one.
+            int tty = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
+            fd = tty >= 0 ? fcntl(tty, F_DUPFD_CLOEXEC, 3) : open("/dev/null", int(f.flags & O_ACCMODE) | O_CLOEXEC);
+            warnings.push_back(what + " now refers to " + (tty >= 0 ? "ckpt-run's terminal" : "/dev/null"));
+            break;
+          }
+          case FdKind::Pipe: {
+            auto it = pipes.find(f.inode);
+            if (it == pipes.end()) {
+              int p[2];
+              if (pipe2(p, O_CLOEXEC) != 0) throw RestoreError(std::string("cannot create a pipe: ") + strerror(errno));
+              if (f.pipe_size) fcntl(p[1], F_SETPIPE_SZ, int(f.pipe_size));
+              it = pipes.emplace(f.inode, std::make_pair(p[0], p[1])).first;
+              if (!f.pipe_peer_inside)
+                warnings.push_back(what + ": the other end of the pipe is gone; " +
+                                   ((f.flags & O_ACCMODE) == O_RDONLY ? "reads see end-of-file after the buffered data"
+                                                                      : "writes fail with EPIPE"));
+            }
+            bool read_end = (f.flags & O_ACCMODE) == O_RDONLY;
+            if (read_end && f.blob >= 0) write_all(it->second.second, blobs.at(size_t(f.blob)), what);
+            fd = fcntl(read_end ? it->second.first : it->second.second, F_DUPFD_CLOEXEC, 3);
+            set_status_flags(fd, f.flags);
+            break;
+          }
+          case FdKind::Fifo: fd = open_fifo(f); break;
+          case FdKind::Socket: fd = open_socket(f, plan, warnings, what); break;
+          case FdKind::EventFd:
+            fd = eventfd(unsigned(f.counter), EFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? EFD_NONBLOCK : 0) |
+                                                  ((f.efd_flags & 1) ? EFD_SEMAPHORE : 0));
+            if (f.counter > 0xffffffffu && fd >= 0) {  // eventfd() takes 32 bits: add the rest
+              uint64_t rest = f.counter - 0xffffffffu;
+              if (write(fd, &rest, sizeof rest) < 0) {}
+            }
+            break;
+          case FdKind::TimerFd: fd = open_timerfd(f); break;
+          case FdKind::SignalFd: {
+            sigset_t mask;
+            sigemptyset(&mask);
+            for (int s = 1; s <= 64; s++)
+              if (f.sigmask >> (s - 1) & 1) sigaddset(&mask, s);
+            fd = signalfd(-1, &mask, SFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? SFD_NONBLOCK : 0));
+            break;
+          }
+          case FdKind::Epoll: fd = epoll_create1(EPOLL_CLOEXEC); break;
+          case FdKind::Inotify: fd = open_inotify(f, warnings, what); break;
+          case FdKind::Memfd:
+            fd = open_memfd(f, blobs);
+            if (f.offset > 0) lseek(fd, f.offset, SEEK_SET);
+            break;
+          default:
+            warnings.push_back(what + " (" + fd_kind_name(f.kind) + ") is not restored; it stays closed");
+            continue;
+        }
+      } catch (const RestoreError& e) {
+        // A standard stream whose file is gone falls back on ckpt-run's.
+        if (stdio && fcntl(d.fd, F_GETFD) >= 0) {
+          warnings.push_back(std::string(e.what()) + "; using ckpt-run's own stream instead");
+          plan.keep.push_back(d.fd);
           continue;
         }
-        warnings.push_back(what + " (" + fd_kind_name(d.kind) + ") is not restored yet; it stays closed");
-        break;
-      default:
-        warnings.push_back(what + " (" + fd_kind_name(d.kind) + ") is not restored yet; it stays closed");
-        break;
+        throw;
+      }
+      if (fd < 0) throw RestoreError("cannot re-create " + what + ": " + strerror(errno));
+      fd = move_above(fd, plan.temp_base);
+      if (f.kind == FdKind::Memfd) plan.memfd_by_inode[f.inode] = fd;
+      for (const EpollItem& e : f.epoll) plan.epoll.push_back({d.fd, e.fd, e.events, 0, e.data});
+      for (const FileLock& l : f.locks)
+        plan.locks.push_back({d.fd, int32_t(l.kind), l.write ? 1 : 0, 0, l.start, l.len});
+    } else {
+      // Another descriptor of an already re-created open file: the epoll
+      // registrations and locks refer to the first number, which is enough.
     }
+    plan.dups.push_back({fd, d.fd, d.cloexec ? 1 : 0, 0});
+    plan.keep.push_back(d.fd);
+  }
+  for (auto& [inode, ends] : pipes) {
+    close(ends.first);
+    close(ends.second);
   }
   return plan;
 }

@@ -1,12 +1,30 @@
 // File descriptors of the restored process, opened by ckpt-run at
-// temporary numbers and put in place by the restorer (dup3).
+// temporary numbers and put in place by the restorer (dup3). Descriptors
+// that shared an open file description share the re-created one.
 //
-// Policy (README "Files"): regular files and directories are reopened by
-// path with their saved flags (never O_TRUNC/O_CREAT) at their saved offset;
-// character devices such as /dev/null are reopened; standard streams that
-// were a terminal, pipe or socket become ckpt-run's own corresponding streams.
-// Other kinds are not restored yet: the descriptor stays closed, with a warning.
+// Policy (README "Files"):
+//   regular files, directories  reopened by path with their saved flags (never
+//                               O_TRUNC/O_CREAT) at their saved offset; files
+//                               open read-only must be unchanged (host_check)
+//   a deleted open file         re-created unlinked, with its saved contents
+//   /dev/null, /dev/zero, ...   reopened
+//   standard streams that were a terminal, pipe or socket
+//                               ckpt-run's own corresponding streams (terminal
+//                               settings restored)
+//   pipes with both ends inside re-created with their buffered bytes
+//   a pipe whose other end is gone: a new pipe with that end closed (reads
+//                               see end-of-file, writes fail with EPIPE)
+//   FIFOs                       reopened by path
+//   listening and bound sockets re-created, bound to the same address, listening
+//   connected sockets           closed: reads see end-of-file (the application
+//                               learns it from SIGTHAW, whose value is the
+//                               number of connections closed)
+//   eventfd, timerfd, signalfd, epoll, inotify, memfd
+//                               re-created with their state
+//   file locks                  re-acquired by the restorer, once every
+//                               descriptor is in place
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,12 +35,17 @@ namespace ckpt {
 
 struct FdPlan {
   std::vector<ckpt_plan_fd> dups;
-  std::vector<int32_t> keep;   // numbers that stay open in the restored process
-  int32_t temp_base = 0;       // temporaries live at or above this number
+  std::vector<int32_t> keep;        // numbers that stay open in the restored process
+  int32_t temp_base = 0;            // temporaries live at or above this number
+  std::vector<ckpt_plan_epoll> epoll;
+  std::vector<ckpt_plan_lock> locks;
+  std::map<uint64_t, int> memfd_by_inode;  // re-created memfds, for shared mappings
+  uint32_t closed_connections = 0;
 };
 
 // Opens everything; throws RestoreError for a file that cannot be reopened.
-FdPlan prepare_fds(const ProcessState& st, std::vector<std::string>& warnings);
+// `blobs[i]` holds blob i's saved contents.
+FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs, std::vector<std::string>& warnings);
 // Moves a descriptor of the launcher's above every application number.
 int move_above(int fd, int base);
 

@@ -37,7 +37,12 @@ void MemoryRestorer::map_one(const Region& r) {
   uint64_t len = r.end - r.start;
   switch (r.kind) {
     case RegionKind::Anonymous: flags |= MAP_PRIVATE | MAP_ANONYMOUS; break;
-    case RegionKind::SharedAnon: flags |= MAP_SHARED | MAP_ANONYMOUS; break;
+    case RegionKind::SharedAnon:
+      flags |= MAP_SHARED;
+      // One shared object per inode, so regions that shared it still do.
+      if (r.inode) fd = dup(shared_object_fd(r.inode));
+      else flags |= MAP_ANONYMOUS;
+      break;
     case RegionKind::FilePrivate:
     case RegionKind::FileShared: {
       const FileRef& f = st.files[size_t(r.file)];
@@ -54,12 +59,13 @@ void MemoryRestorer::map_one(const Region& r) {
   int prot = int(r.prot);
 
   uint64_t at = r.start;
-  void* p = mmap(reinterpret_cast<void*>(at), len, prot, flags, fd, off_t(r.offset));
+  off_t offset = (r.kind == RegionKind::SharedAnon && !r.inode) ? 0 : off_t(r.offset);
+  void* p = mmap(reinterpret_cast<void*>(at), len, prot, flags, fd, offset);
   if (p == MAP_FAILED && errno == EEXIST) {
     // The launcher sits there: prepare the region elsewhere, the restorer moves it.
     for (int attempt = 0; attempt < 8 && (p == MAP_FAILED && errno == EEXIST); attempt++) {
       at = space_.take(len);
-      p = mmap(reinterpret_cast<void*>(at), len, prot, flags, fd, off_t(r.offset));
+      p = mmap(reinterpret_cast<void*>(at), len, prot, flags, fd, offset);
     }
   }
   int err = errno;
@@ -81,6 +87,19 @@ void MemoryRestorer::map_regions() {
   for (const Mapping& m : read_own_mappings()) space_.mark_busy(m.start, m.end);
   for (const Region& r : st.regions)
     if (restorable(r)) map_one(r);
+}
+
+int MemoryRestorer::shared_object_fd(uint64_t inode) {
+  auto it = shared_objects_.find(inode);
+  if (it != shared_objects_.end()) return it->second;
+  uint64_t size = 0;
+  for (const Region& r : image_.state().regions)
+    if (r.kind == RegionKind::SharedAnon && r.inode == inode) size = std::max(size, r.offset + (r.end - r.start));
+  int fd = memfd_create("libckpt-shared", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate(fd, off_t(size)) != 0)
+    throw RestoreError(std::string("cannot re-create shared memory: ") + strerror(errno));
+  shared_objects_[inode] = fd;
+  return fd;
 }
 
 const RegionPlacement& MemoryRestorer::placement_for(uint64_t addr) const {
@@ -131,10 +150,16 @@ void MemoryRestorer::fill_pages() {
   };
   std::vector<Piece> data;
   for (size_t b = 0; b < image_.index().size(); b++) {
+    if (image_.index()[b].first_addr >= CKPT_BLOB_BASE) break;  // blobs follow all memory (load_blobs)
     image_.read_block(b, block);
     data.clear();
+    uint64_t blob_bytes = 0;
     for (const ckpt_run& run : block.runs) {
       uint64_t len = uint64_t(run.npages) * CKPT_PAGE_SIZE;
+      if (run.addr >= CKPT_BLOB_BASE) {
+        blob_bytes += len;
+        continue;
+      }
       if (run.kind == CKPT_RUN_PARENT) {
         from_parents.push_back({run.addr, run.addr + len});
         continue;
@@ -153,6 +178,10 @@ void MemoryRestorer::fill_pages() {
     for (const Piece& pc : data) prepare(*pc.region, pc.dest, pc.len);
     dec.begin(block);
     for (const Piece& pc : data) dec.into(reinterpret_cast<void*>(pc.dest), pc.len);
+    if (blob_bytes) {  // a block shared by the last pages and the first blob
+      std::vector<unsigned char> skip(blob_bytes);
+      dec.into(skip.data(), skip.size());
+    }
     dec.end();
     for (const Piece& pc : data) {
       finish(*pc.region, pc.dest, pc.len);

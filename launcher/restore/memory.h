@@ -7,6 +7,7 @@
 // MADV_POPULATE_WRITE of each run (one cheap call instead of a fault per page).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,10 @@ struct RegionPlacement {
 
 class MemoryRestorer {
  public:
-  MemoryRestorer(const ImageChain& chain, FreeSpace& space)
-      : chain_(chain), image_(chain.newest()), space_(space) {}
+  // `shared_objects`: memfds already re-created for open descriptors, by
+  // inode; shared regions of those objects map them.
+  MemoryRestorer(const ImageChain& chain, FreeSpace& space, const std::map<uint64_t, int>& shared_objects)
+      : chain_(chain), image_(chain.newest()), space_(space), shared_objects_(shared_objects) {}
   void map_regions();
   void fill_pages();
   void apply_region_flags(std::vector<std::string>& warnings);
@@ -44,9 +47,12 @@ class MemoryRestorer {
   template <class Fn>
   void for_each_piece(uint64_t addr, uint64_t len, Fn&& fn) const;
 
+  int shared_object_fd(uint64_t inode);
+
   const ImageChain& chain_;
   const ImageReader& image_;
   FreeSpace& space_;
+  std::map<uint64_t, int> shared_objects_;
   std::vector<RegionPlacement> placed_;  // sorted by region start
   uint64_t pages_written_ = 0;
 };

@@ -124,7 +124,10 @@ void enter_restorer(const RestoreContext& c) {
                                sizeof(ckpt_plan_move) * (st.regions.size() + 1) +
                                sizeof(ckpt_plan_fd) * (c.fds->dups.size() + 1) + sizeof(int32_t) * (c.fds->keep.size() + 3) +
                                sizeof(ckpt_plan_sigaction) * 65 + sizeof(ckpt_plan_thread) * nthreads +
-                               sizeof(ckpt_tid_map) * nthreads + sizeof(ckpt_plan_timer) * (st.timers.size() + 1) + 256 + sizeof(uint32_t) * (st.creds.groups.size() + 1) +
+                               sizeof(ckpt_tid_map) * nthreads + sizeof(ckpt_plan_timer) * (st.timers.size() + 1) + 256 +
+                               sizeof(ckpt_plan_epoll) * (c.fds->epoll.size() + 1) +
+                               sizeof(ckpt_plan_lock) * (c.fds->locks.size() + 1) +
+                               sizeof(ckpt_plan_signal) * (st.pending_signals.size() + 1) + sizeof(uint32_t) * (st.creds.groups.size() + 1) +
                                st.mm.auxv.size() * 8 + (1 << 20) + 4096);
   uint64_t code_len = round_up(blob_len);
   uint64_t hole_len = code_len + data_len + kThreadStack * nthreads + kMainStack;
@@ -220,6 +223,7 @@ void enter_restorer(const RestoreContext& c) {
   bool same_groups = my_groups.size() == cr.groups.size() && std::equal(my_groups.begin(), my_groups.end(), cr.groups.begin());
   p.creds.set_ids = !(ru == cr.ruid && eu == cr.euid && su == cr.suid && rg == cr.rgid && eg == cr.egid &&
                       sg == cr.sgid && same_groups);
+  if (c.identity == CKPT_IDENTITY_NAMESPACE && geteuid() != 0) p.creds.set_ids = 0;  // setgroups is denied there
   p.creds.set_caps = 1;
 
   // Threads: each gets a small restorer stack in the hole.
@@ -300,6 +304,26 @@ void enter_restorer(const RestoreContext& c) {
   p.keep = uint64_t(keep);
   p.nkeep = uint32_t(c.fds->keep.size() + 2);
 
+  auto* epoll = a.alloc<ckpt_plan_epoll>(c.fds->epoll.size());
+  memcpy(epoll, c.fds->epoll.data(), c.fds->epoll.size() * sizeof *epoll);
+  p.epoll = uint64_t(epoll);
+  p.nepoll = uint32_t(c.fds->epoll.size());
+  auto* locks = a.alloc<ckpt_plan_lock>(c.fds->locks.size());
+  memcpy(locks, c.fds->locks.data(), c.fds->locks.size() * sizeof *locks);
+  p.locks = uint64_t(locks);
+  p.nlocks = uint32_t(c.fds->locks.size());
+  auto* sigs = a.alloc<ckpt_plan_signal>(st.pending_signals.size());
+  for (size_t i = 0; i < st.pending_signals.size(); i++) {
+    const PendingSignal& ps = st.pending_signals[i];
+    sigs[i].tid = ps.tid;
+    for (size_t k = 0; k < 128; k++) sigs[i].info[k] = uint8_t(std::stoi(ps.siginfo.substr(2 * k, 2), nullptr, 16));
+    memcpy(&sigs[i].signo, sigs[i].info, 4);  // siginfo_t starts with si_signo
+  }
+  p.signals = uint64_t(sigs);
+  p.nsignals = uint32_t(st.pending_signals.size());
+  p.set_no_new_privs = st.no_new_privs;
+  p.dumpable = st.dumpable ? 1 : 0;
+  info.closed_connections = c.fds->closed_connections;
   p.close_below = highest_open_fd() + 1;
 
   // Last: everything of the launcher's that is not kept gets unmapped. The

@@ -35,6 +35,7 @@
 #include <memory>
 
 #include "actions.h"
+#include "blobs.h"
 #include "files.h"
 #include "host_check.h"
 #include "identity.h"
@@ -103,9 +104,9 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
     std::vector<std::string> warnings;
     if (chdir(st.cwd.c_str()) != 0) throw RestoreError("cannot enter the working directory " + st.cwd + ": " + strerror(errno));
     umask(st.umask);
-    FdPlan fds = prepare_fds(st, warnings);
+    FdPlan fds = prepare_fds(st, load_blobs(chain.newest()), warnings);
     FreeSpace space;
-    MemoryRestorer memory(chain, space);
+    MemoryRestorer memory(chain, space, fds.memfd_by_inode);
     auto t0 = std::chrono::steady_clock::now();
     memory.map_regions();
     memory.fill_pages();
@@ -164,7 +165,12 @@ int run_restore(const Options& o, char** argv) {
     return kExitFailure;
   }
   const ProcessState& st = chain->newest().state();
-  auto problems = host_problems(chain->newest(), find_library());
+  if (chain->newest().is_range()) {
+    fprintf(stderr, "ckpt-run: cannot restore: %s is a range image (ckpt_save_range); load it with ckpt_load_range\n",
+            o.target.c_str());
+    return kExitFailure;
+  }
+  auto problems = host_problems(chain->newest(), find_library(), o.allow_changed_files);
   if (!problems.empty()) {
     fprintf(stderr, "ckpt-run: cannot restore %s on this host:\n", o.target.c_str());
     for (const std::string& p : problems) fprintf(stderr, "  - %s\n", p.c_str());

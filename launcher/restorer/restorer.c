@@ -16,7 +16,9 @@
  *      own robust list, clear_child_tid, sigaltstack, name, affinity, rseq
  *      registration and credentials, then waits for the others
  *   7. re-create POSIX timers with their ids (targets may be threads) and
- *      the setitimer timers, with their remaining time
+ *      the setitimer timers, with their remaining time; epoll interest
+ *      lists (they name final descriptor numbers); file locks (last, since
+ *      closing any descriptor of a file drops POSIX locks); pending signals
  *   8. tell ckpt-run the process is ready, and let every thread jump back to
  *      its saved context inside libckpt with the restore info as the value
  *      of ckpt_save_context().
@@ -36,6 +38,9 @@ enum {
   FUTEX_WAIT_PRIVATE_ = 128, FUTEX_WAKE_PRIVATE_ = 129,
   ARCH_SET_FS_ = 0x1002,
   NR_timer_create_ = 222, NR_timer_settime_ = 223, NR_timer_delete_ = 226,
+  NR_epoll_ctl_ = 233, NR_flock_ = 73, NR_rt_tgsigqueueinfo_ = 297,
+  F_SETLK_ = 6, F_OFD_SETLK_ = 37, F_RDLCK_ = 0, F_WRLCK_ = 1, LOCK_SH_ = 1, LOCK_EX_ = 2, LOCK_NB_ = 4,
+  PR_SET_DUMPABLE_ = 4, PR_SET_NO_NEW_PRIVS_ = 38,
   PR_TIMER_CREATE_RESTORE_IDS_ = 77,
 };
 
@@ -299,6 +304,43 @@ static void restore_timers(const struct ckpt_plan* p) {
   }
 }
 
+static void restore_epoll_and_locks(const struct ckpt_plan* p) {
+  const struct ckpt_plan_epoll* ep = (const struct ckpt_plan_epoll*)p->epoll;
+  for (uint32_t i = 0; i < p->nepoll; i++) {
+    struct {
+      uint32_t events;
+      uint64_t data;
+    } __attribute__((packed)) ev = {ep[i].events, ep[i].data};
+    long r = ckpt_syscall4(NR_epoll_ctl_, ep[i].epfd, 1 /* EPOLL_CTL_ADD */, ep[i].fd, (long)&ev);
+    if (r < 0 && r != -2 /* ENOENT */ && r != -9 /* EBADF: the watched fd was not restored */)
+      fail(p, "cannot restore epoll interest in descriptor", (uint64_t)ep[i].fd, r);
+  }
+  const struct ckpt_plan_lock* lk = (const struct ckpt_plan_lock*)p->locks;
+  for (uint32_t i = 0; i < p->nlocks; i++) {
+    long r;
+    if (lk[i].kind == 2) {
+      r = ckpt_syscall2(NR_flock_, lk[i].fd, (lk[i].write ? LOCK_EX_ : LOCK_SH_) | LOCK_NB_);
+    } else {
+      struct {
+        int16_t type, whence;
+        int64_t start, len;
+        int32_t pid;
+      } fl = {(int16_t)(lk[i].write ? F_WRLCK_ : F_RDLCK_), 0 /* SEEK_SET */, lk[i].start, lk[i].len, 0};
+      r = ckpt_syscall3(CKPT_NR_fcntl, lk[i].fd, lk[i].kind == 1 ? F_OFD_SETLK_ : F_SETLK_, (long)&fl);
+    }
+    if (r < 0) fail(p, "cannot take back a file lock (someone else holds it) on descriptor", (uint64_t)lk[i].fd, r);
+  }
+}
+
+static void requeue_signals(const struct ckpt_plan* p) {
+  const struct ckpt_plan_signal* sg = (const struct ckpt_plan_signal*)p->signals;
+  int32_t pid = (int32_t)ckpt_syscall0(CKPT_NR_getpid);
+  for (uint32_t i = 0; i < p->nsignals; i++) {
+    if (sg[i].tid) ckpt_syscall4(NR_rt_tgsigqueueinfo_, pid, map_tid(p, sg[i].tid), sg[i].signo, (long)sg[i].info);
+    else ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, pid, sg[i].signo, (long)sg[i].info);
+  }
+}
+
 static __attribute__((noreturn)) void finish_thread(struct ckpt_plan* p, const struct ckpt_plan_thread* t) {
   __atomic_add_fetch(&p->threads_ready, 1, __ATOMIC_ACQ_REL);
   futex_wake(&p->threads_ready);
@@ -330,7 +372,7 @@ static void create_thread(struct ckpt_plan* p, const struct ckpt_plan_thread* t)
   a.stack = t->stack_top - 16384;
   a.stack_size = 16384 - 64;
   a.tls = t->fs_base;
-  a.set_tid = (uint64_t)&tid;
+  a.set_tid = t->set_tid ? (uint64_t)&tid : 0; /* clone3 rejects a set_tid array of size 0 */
   a.set_tid_size = t->set_tid ? 1 : 0;
   long r = restorer_clone3(&a, sizeof a, thread_entry, s);
   if (r < 0) fail(p, "cannot create thread", (uint64_t)tid, r);
@@ -388,6 +430,10 @@ void restorer_main(struct ckpt_plan* p) {
     futex_wait(&p->threads_ready, n);
   }
   restore_timers(p);
+  restore_epoll_and_locks(p);
+  requeue_signals(p);
+  if (p->set_no_new_privs) ckpt_syscall5(CKPT_NR_prctl, PR_SET_NO_NEW_PRIVS_, 1, 0, 0, 0);
+  ckpt_syscall2(CKPT_NR_prctl, PR_SET_DUMPABLE_, p->dumpable);
   struct ckpt_tid_map* map = (struct ckpt_tid_map*)p->info.tid_map;
   for (uint32_t i = 0; i < p->nthreads; i++) map[i] = (struct ckpt_tid_map){threads[i].tid, threads[i].new_tid};
   p->info.new_pid = main_thread->new_tid;

@@ -30,6 +30,23 @@ struct ckpt_plan_fd {    /* dup3(from, to), then `from` is closed */
   int32_t reserved;
 };
 
+struct ckpt_plan_epoll {  /* epoll_ctl(ADD) once descriptors have their numbers */
+  int32_t epfd, fd;
+  uint32_t events, reserved;
+  uint64_t data;
+};
+
+struct ckpt_plan_lock {   /* re-acquired last: closing any descriptor drops POSIX locks */
+  int32_t fd, kind;        /* kind: 0 POSIX, 1 OFD, 2 flock */
+  int32_t write, reserved;
+  int64_t start, len;
+};
+
+struct ckpt_plan_signal { /* queued again before the threads resume */
+  int32_t tid, signo;     /* tid 0: for the process */
+  uint8_t info[128];
+};
+
 struct ckpt_plan_sigaction {
   int32_t signo, reserved;
   uint64_t handler, flags, restorer, mask;
@@ -115,6 +132,12 @@ struct ckpt_plan {
   uint64_t fds;              /* struct ckpt_plan_fd[nfds] */
   uint64_t keep;             /* int32_t[nkeep]: descriptors that stay open */
   int32_t close_below;       /* close every other descriptor below this */
+  uint32_t nepoll, nlocks;
+  uint64_t epoll;            /* struct ckpt_plan_epoll[nepoll] */
+  uint64_t locks;            /* struct ckpt_plan_lock[nlocks] */
+  uint32_t nsignals, set_no_new_privs;
+  uint64_t signals;          /* struct ckpt_plan_signal[nsignals] */
+  int32_t dumpable, reserved3;
   int32_t exe_fd;            /* closed after PR_SET_MM_MAP (-1: none) */
   uint32_t nsigactions, reserved1;
   uint64_t sigactions;       /* struct ckpt_plan_sigaction[nsigactions] */

@@ -49,7 +49,7 @@ void add_pieces(ParseCtx& c, const Region& r, bool read_all) {
     Region piece = r;
     piece.start = s;
     piece.end = e;
-    if (piece.file >= 0) piece.offset = r.offset + (s - r.start);
+    if (piece.file >= 0 || piece.inode) piece.offset = r.offset + (s - r.start);
     c.st->regions.push_back(std::move(piece));
     c.mc->read_all.push_back(read_all);
     c.mc->staging.push_back(0);
@@ -113,6 +113,12 @@ void on_mapping(const MapsEntry& e, void* vctx) {
   bool anonymous = e.inode == 0 || name.empty() || name[0] == '[';
   bool shmem_object = e.dev_major == 0 && (starts_with(name, "/memfd:") || starts_with(name, "/dev/zero") ||
                                            starts_with(name, "/SYSV") || starts_with(name, "/dev/shm/"));
+  if (starts_with(name, "/[aio]")) {
+    *c.err << "the process has an asynchronous I/O (io_setup) ring at " << Hex{e.start}
+           << ", which cannot be checkpointed";
+    c.failed = true;
+    return;
+  }
   if (starts_with(name, "/SYSV")) {
     *c.err << "cannot checkpoint SysV shared memory attached at " << Hex{e.start} << " (not supported yet)";
     c.failed = true;
@@ -121,11 +127,13 @@ void on_mapping(const MapsEntry& e, void* vctx) {
   if (anonymous) {
     r.kind = e.shared ? RegionKind::SharedAnon : RegionKind::Anonymous;
     r.pages_saved = true;
+    if (e.shared) r.inode = e.inode;
   } else if (shmem_object && (e.shared || ends_with(name, " (deleted)"))) {
     // memfd and /dev/zero objects: their pages are the content.
     r.kind = e.shared ? RegionKind::SharedAnon : RegionKind::Anonymous;
     r.pages_saved = true;
     read_all = !e.shared;  // a private copy: unmodified pages come from the object
+    if (e.shared) r.inode = e.inode;
   } else if (starts_with(name, "/dev/") && !starts_with(name, "/dev/shm/")) {
     *c.err << "cannot checkpoint the device mapping " << name.c_str() << " at " << Hex{e.start};
     c.failed = true;
@@ -153,6 +161,7 @@ void on_mapping(const MapsEntry& e, void* vctx) {
 
 struct PageCtx {
   ImageWriter* w;
+  bool transient = false;  // the source is a reused buffer
   const Region* region;
   int64_t shift = 0;  // image address = scanned address + shift (staged copies)
   bool skip_zero;
@@ -191,13 +200,13 @@ bool emit_pages(PageCtx& c, uint64_t addr, const unsigned char* src, uint64_t np
       return emit_pages(inner, s, src + (s - base), (e - s) / kPage);
     });
   }
-  if (!c.skip_zero) return c.w->add_data(addr, src, uint32_t(npages));
+  if (!c.skip_zero) return c.w->add_data(addr, src, uint32_t(npages), c.transient);
   uint64_t i = 0;
   while (i < npages) {
     while (i < npages && page_is_zero(src + i * kPage)) i++;
     uint64_t s = i;
     while (i < npages && !page_is_zero(src + i * kPage)) i++;
-    if (i > s && !c.w->add_data(addr + s * kPage, src + s * kPage, uint32_t(i - s))) return false;
+    if (i > s && !c.w->add_data(addr + s * kPage, src + s * kPage, uint32_t(i - s), c.transient)) return false;
   }
   return true;
 }
@@ -230,7 +239,10 @@ bool save_range(uint64_t start, uint64_t end, uint64_t categories, void* vctx) {
       *c.err << "cannot read memory at " << Hex{a} << " in " << c.region->name.c_str();
       return false;
     }
-    if (!emit_pages(c, a, c.bounce, len / kPage)) return false;
+    c.transient = true;
+    bool ok = emit_pages(c, a, c.bounce, len / kPage);
+    c.transient = false;
+    if (!ok) return false;
     a += len;
   }
   return true;
@@ -257,10 +269,10 @@ struct StageCtx {
   uint64_t dest;
   uint64_t copied, limit;
   int mem_fd;
+  std::vector<PageSpan>* spans;  // what was copied (a fork child cannot scan shared memory)
 };
 
-bool stage_range(uint64_t start, uint64_t end, uint64_t, void* vctx) {
-  StageCtx& c = *static_cast<StageCtx*>(vctx);
+bool copy_to_staging(StageCtx& c, uint64_t start, uint64_t end) {
   c.copied += end - start;
   if (c.copied > c.limit) return false;
   void* to = reinterpret_cast<void*>(c.dest + (start - c.region->start));
@@ -269,6 +281,14 @@ bool stage_range(uint64_t start, uint64_t end, uint64_t, void* vctx) {
     return true;
   }
   return ckpt_syscall4(CKPT_NR_pread64, c.mem_fd, long(to), long(end - start), long(start)) == long(end - start);
+}
+
+bool stage_range(uint64_t start, uint64_t end, uint64_t cat, void* vctx) {
+  StageCtx& c = *static_cast<StageCtx*>(vctx);
+  if (cat & kPagePfnZero) return true;
+  if (!copy_to_staging(c, start, end)) return false;
+  c.spans->push_back({start, end, true});
+  return true;
 }
 
 }  // namespace
@@ -287,7 +307,7 @@ bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, M
     err << "cannot open /proc/self/pagemap";
     return false;
   }
-  StageCtx c{nullptr, 0, 0, limit, -1};
+  StageCtx c{nullptr, 0, 0, limit, -1, nullptr};
   bool ok = true;
   for (size_t i = 0; ok && i < st.regions.size(); i++) {
     const Region& r = st.regions[i];
@@ -303,7 +323,17 @@ bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, M
     c.dest = uint64_t(p);
     if (!(r.prot & PROT_READ) && c.mem_fd < 0)
       c.mem_fd = int(ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/mem"), O_RDONLY | O_CLOEXEC, 0));
+    if (mc.classified[i]) {
+      // Incremental: only the changed pages need their contents.
+      for (const PageSpan& sp : mc.spans[i])
+        if (sp.changed && !(ok = copy_to_staging(c, sp.start, sp.end))) break;
+      continue;
+    }
+    std::vector<PageSpan> spans;
+    c.spans = &spans;
     ok = mc.read_all[i] ? stage_range(r.start, r.end, 0, &c) : scanner.scan(r.start, r.end, false, stage_range, &c);
+    mc.spans[i] = std::move(spans);
+    mc.classified[i] = 1;  // the spans now say which pages the writer copies
   }
   if (c.mem_fd >= 0) ckpt_syscall1(CKPT_NR_close, c.mem_fd);
   if (!ok) {
@@ -412,11 +442,6 @@ bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w
     if (mc.classified[i]) {
       if (mc.staging[i]) c.readable = true;
       ok = write_spans(c, r, mc.spans[i], mc.staging[i] ? mc.staging[i] : r.start);
-    } else if (mc.staging[i]) {
-      // A copy made while frozen: its present pages are the region's.
-      c.shift = int64_t(r.start) - int64_t(mc.staging[i]);
-      c.readable = true;
-      ok = scanner.scan(mc.staging[i], mc.staging[i] + (r.end - r.start), false, save_range, &c);
     } else if (mc.read_all[i]) {
       ok = save_range(r.start, r.end, kPagePresent, &c);
     } else {

@@ -4,11 +4,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cstring>
 #include <string>
 
 #include "common/raw_syscall.h"
+#include "common/xxhash64.h"
 #include "file_table.h"
 #include "procfs.h"
 
@@ -74,6 +76,11 @@ bool capture_process_basics(ProcessState& st, Msg& err) {
     err << "cannot read /proc/self/status";
     return false;
   }
+  if (uint64_t tracer = parse_u64(status_field(status, "TracerPid"))) {
+    err << "the process is being traced (by pid " << tracer << ", e.g. a debugger): a ptrace relationship "
+        << "cannot be checkpointed";
+    return false;
+  }
   if (parse_u64(status_field(status, "Seccomp")) != 0) {
     err << "the process runs under a seccomp filter, which cannot be read from inside it; "
            "restoring without it would silently drop the sandbox";
@@ -112,6 +119,16 @@ bool capture_process_basics(ProcessState& st, Msg& err) {
   m.start_data = f[45]; m.end_data = f[46]; m.start_brk = f[47];
   m.arg_start = f[48]; m.arg_end = f[49]; m.env_start = f[50]; m.env_end = f[51];
   m.brk = uint64_t(ckpt_syscall1(CKPT_NR_brk, 0));
+  // Which boot, and where the clocks stood: a restore after a reboot can
+  // keep CLOCK_MONOTONIC from jumping back (time namespace offsets).
+  std::string boot_id;
+  if (read_proc_file("/proc/sys/kernel/random/boot_id", boot_id)) st.boot_id_hash = xxh64(boot_id.data(), boot_id.size());
+  struct timespec t;
+  ckpt_syscall2(CKPT_NR_clock_gettime, CLOCK_MONOTONIC, long(&t));
+  st.monotonic_ns = int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+  ckpt_syscall2(CKPT_NR_clock_gettime, CLOCK_BOOTTIME, long(&t));
+  st.boottime_ns = int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+
   std::string auxv;
   if (!read_proc_file("/proc/self/auxv", auxv) || auxv.size() % 16) {
     err << "cannot read /proc/self/auxv";
@@ -119,6 +136,26 @@ bool capture_process_basics(ProcessState& st, Msg& err) {
   }
   m.auxv.resize(auxv.size() / 8);
   memcpy(m.auxv.data(), auxv.data(), auxv.size());
+  return true;
+}
+
+bool check_sysv_ipc(int32_t pid, Msg& err) {
+  // Message queues this process sent to or received from last (SysV shared
+  // memory shows up as a mapping; semaphores record no pid).
+  std::string text;
+  if (!read_proc_file("/proc/sysvipc/msg", text)) return true;
+  size_t p = text.find('\n');
+  while (p != std::string::npos && p + 1 < text.size()) {
+    size_t e = text.find('\n', p + 1);
+    std::string line = text.substr(p + 1, e == std::string::npos ? std::string::npos : e - p - 1);
+    auto cols = numbers(line, 10);
+    // key msqid perms cbytes qnum lspid lrpid ...
+    if (cols.size() > 6 && (int64_t(cols[5]) == pid || int64_t(cols[6]) == pid)) {
+      err << "the process uses SysV message queue " << cols[1] << ", which libckpt does not checkpoint yet";
+      return false;
+    }
+    p = e;
+  }
   return true;
 }
 

@@ -12,5 +12,6 @@ class FileTable;
 bool capture_process_basics(ProcessState& st, Msg& err);
 // After regions are known: the executable's entry in the file table.
 void link_executable(ProcessState& st, FileTable& files);
+bool check_sysv_ipc(int32_t pid, Msg& err);
 
 }  // namespace ckpt

@@ -7,4 +7,10 @@ namespace ckpt {
 
 void capture_signal_actions(ProcessState& st);
 
+// Signals pending for this thread (`shared` false) or for the whole process
+// (`shared` true): each is dequeued, its siginfo recorded in `out` (128
+// bytes each), and queued again at once, so the running process keeps them.
+// libckpt's own signals and glibc's internal ones are left alone.
+size_t capture_pending_signals(bool shared, unsigned char (*out)[128], size_t max);
+
 }  // namespace ckpt

@@ -8,6 +8,11 @@
 #include <cstring>
 
 #include "common/raw_syscall.h"
+#include "signals.h"
+
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
 
 // glibc 2.35+ publishes where each thread's rseq area sits relative to the
 // thread pointer. Weak: older glibc has no rseq registration at all.
@@ -54,11 +59,14 @@ void capture_thread(ThreadCapture& t, const ucontext_t* uc) {
   ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_BLOCK, 0, long(&t.handler_sigmask), 8);
   if (uc) memcpy(&t.app_sigmask, &uc->uc_sigmask, 8);
   else t.app_sigmask = t.handler_sigmask;  // a libckpt thread, not interrupted
+  // The alternate stack as the interrupted code had it: while a handler runs
+  // the kernel may have disarmed it (SS_AUTODISARM) and saved it in the frame.
   stack_t ss{};
-  ckpt_syscall2(CKPT_NR_sigaltstack, 0, long(&ss));
+  if (uc) ss = uc->uc_stack;
+  else ckpt_syscall2(CKPT_NR_sigaltstack, 0, long(&ss));
   t.altstack_sp = uint64_t(ss.ss_sp);
   t.altstack_size = ss.ss_size;
-  t.altstack_flags = ss.ss_flags & SS_DISABLE;  // SS_ONSTACK is a state, not a setting
+  t.altstack_flags = ss.ss_flags & (SS_DISABLE | SS_AUTODISARM);  // SS_ONSTACK is a state, not a setting
   size_t len = 0;
   if (ckpt_syscall3(CKPT_NR_get_robust_list, 0, long(&t.robust_list), long(&len)) == 0)
     t.robust_list_len = len;
@@ -69,6 +77,7 @@ void capture_thread(ThreadCapture& t, const ucontext_t* uc) {
   ckpt_syscall2(CKPT_NR_prctl, PR_GET_NAME, long(t.name));
   long n = ckpt_syscall3(CKPT_NR_sched_getaffinity, 0, sizeof t.affinity, long(t.affinity));
   t.affinity_words = n > 0 ? uint32_t(n / 8) : 0;
+  t.npending = uint32_t(capture_pending_signals(false, t.pending, 16));
   t.interrupted_rip = uc ? uint64_t(uc->uc_mcontext.gregs[REG_RIP]) : 0;
   t.interrupted_rsp = uc ? uint64_t(uc->uc_mcontext.gregs[REG_RSP]) : 0;
 }

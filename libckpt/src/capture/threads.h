@@ -19,7 +19,7 @@ struct ThreadCapture {
   ResumeContext resume;
   uint64_t handler_sigmask, app_sigmask;
   uint64_t altstack_sp, altstack_size;
-  int32_t altstack_flags;
+  int32_t altstack_flags;          // SS_DISABLE, or SS_AUTODISARM
   uint64_t robust_list, robust_list_len;
   uint64_t clear_child_tid;
   uint64_t rseq_area;
@@ -28,6 +28,8 @@ struct ThreadCapture {
   uint64_t affinity[16];          // up to 1024 CPUs
   uint32_t affinity_words;
   uint64_t interrupted_rip, interrupted_rsp;
+  uint32_t npending;              // signals pending for this thread
+  unsigned char pending[16][128]; // their siginfo
 };
 
 // Fills everything but `resume` (set by ckpt_save_context) and `coordinator`.

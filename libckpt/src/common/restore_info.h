@@ -33,7 +33,7 @@ struct ckpt_restore_info {
   uint8_t image_id[16];           /* its id and content hash: the next incremental */
   uint64_t image_hash;            /* image names it as parent */
   int32_t verbose;
-  int32_t reserved;
+  uint32_t closed_connections;    /* sockets restored closed: SIGTHAW's value */
 };
 
 #endif

@@ -125,6 +125,13 @@ struct ckpt_footer {
   uint64_t footer_hash;             /* XXH64 of this struct with footer_hash = 0 */
 };
 
+/* Blobs (saved file contents, pipe buffers) are stored as page runs above
+ * any user address: blob `id` occupies [CKPT_BLOB_BASE + (id << CKPT_BLOB_SHIFT),
+ * + size rounded up to a page). */
+#define CKPT_BLOB_BASE (1ull << 60)
+#define CKPT_BLOB_SHIFT 40
+#define CKPT_MAX_BLOBS 4096u
+
 /* Writer limits, also enforced by the reader. */
 #define CKPT_MAX_BLOCK_DATA_PAGES 256u        /* 1 MiB of contents per block */
 #define CKPT_MAX_BLOCK_RUNS 256u

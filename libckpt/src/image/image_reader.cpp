@@ -125,7 +125,7 @@ ImageReader::ImageReader(const std::string& path) : path_(path) {
         e.offset + sizeof(ckpt_block_header) > footer_.index_offset)
       fail(where + "offset out of order or out of bounds");
     if (e.first_addr % CKPT_PAGE_SIZE || e.end_addr % CKPT_PAGE_SIZE || e.first_addr >= e.end_addr ||
-        e.end_addr > kUserSpaceEnd || e.first_addr < prev_end)
+        (e.end_addr > kUserSpaceEnd && e.first_addr < CKPT_BLOB_BASE) || e.first_addr < prev_end)
       fail(where + "address span invalid or overlapping");
     if (e.nruns == 0 || e.nruns > CKPT_MAX_BLOCK_RUNS || e.data_pages > CKPT_MAX_BLOCK_DATA_PAGES)
       fail(where + "run or page count out of range");
@@ -151,6 +151,16 @@ void ImageReader::check_runs(size_t i, const ckpt_index_entry& e, const ckpt_blo
       fail(where + "run at " + hex(r.addr) + " is unaligned, empty or out of order");
     uint64_t end = r.addr + uint64_t(r.npages) * CKPT_PAGE_SIZE;
     if (end > e.end_addr || end < r.addr) fail(where + "run at " + hex(r.addr) + " exceeds the block span");
+    if (r.addr >= CKPT_BLOB_BASE) {  // saved contents of a file, pipe or memfd
+      uint64_t id = (r.addr - CKPT_BLOB_BASE) >> CKPT_BLOB_SHIFT;
+      uint64_t off = (r.addr - CKPT_BLOB_BASE) & ((1ULL << CKPT_BLOB_SHIFT) - 1);
+      if (id >= state_.blobs.size() || r.kind != CKPT_RUN_DATA ||
+          off + uint64_t(r.npages) * CKPT_PAGE_SIZE > ((state_.blobs[id].size + CKPT_PAGE_SIZE - 1) & ~uint64_t(CKPT_PAGE_SIZE - 1)))
+        fail(where + "run at " + hex(r.addr) + " lies outside every saved file content");
+      data += r.npages;
+      prev_end = end;
+      continue;
+    }
     if (r.kind == CKPT_RUN_DATA) data += r.npages;
     else if (r.kind == CKPT_RUN_ZERO) zero += r.npages;
     else if (r.kind == CKPT_RUN_PARENT && (header_.flags & CKPT_HDR_INCREMENTAL)) zero += r.npages;

@@ -90,6 +90,8 @@ bool ImageWriter::begin(ckpt_file_header h, const std::string& manifest) {
 bool ImageWriter::add_run(uint64_t addr, uint32_t npages, uint32_t kind) {
   if (addr % CKPT_PAGE_SIZE || npages == 0 || addr < last_end_)
     return fail(EINVAL, "page runs out of order");
+  // Blobs get blocks of their own: a block holds memory or saved contents.
+  if (addr >= CKPT_BLOB_BASE && !runs_.empty() && runs_.back().addr < CKPT_BLOB_BASE && !flush_block()) return false;
   last_end_ = addr + uint64_t(npages) * CKPT_PAGE_SIZE;
   if (!runs_.empty()) {  // extend the previous run when contiguous and of the same kind
     ckpt_run& prev = runs_.back();
@@ -102,7 +104,7 @@ bool ImageWriter::add_run(uint64_t addr, uint32_t npages, uint32_t kind) {
   return true;
 }
 
-bool ImageWriter::add_data(uint64_t addr, const void* pages, uint32_t npages) {
+bool ImageWriter::add_data(uint64_t addr, const void* pages, uint32_t npages, bool transient) {
   if (error_) return false;
   auto p = static_cast<const unsigned char*>(pages);
   while (npages) {
@@ -111,7 +113,7 @@ bool ImageWriter::add_data(uint64_t addr, const void* pages, uint32_t npages) {
     uint32_t n = std::min(npages, CKPT_MAX_BLOCK_DATA_PAGES - block_data_pages_);
     if (!add_run(addr, n, CKPT_RUN_DATA)) return false;
     size_t len = size_t(n) * CKPT_PAGE_SIZE;
-    if (!gathered_ && (source_len_ == 0 || source_ + source_len_ == p)) {
+    if (!transient && !gathered_ && (source_len_ == 0 || source_ + source_len_ == p)) {
       if (source_len_ == 0) source_ = p;
       source_len_ += len;
     } else {

@@ -55,8 +55,11 @@ class ImageWriter {
 
   // `header` is completed here (magic, sizes, manifest location, checksums).
   bool begin(ckpt_file_header header, const std::string& manifest);
-  // Runs must come in increasing address order and never overlap.
-  bool add_data(uint64_t addr, const void* pages, uint32_t npages);
+  // Runs must come in increasing address order and never overlap. The
+  // writer reads `pages` when the block is compressed, so they must stay
+  // unchanged until then, unless `transient` (a reused buffer): then they
+  // are copied at once.
+  bool add_data(uint64_t addr, const void* pages, uint32_t npages, bool transient = false);
   bool add_zero(uint64_t addr, uint32_t npages);
   bool add_parent(uint64_t addr, uint32_t npages);  // incremental images only
   bool finish();

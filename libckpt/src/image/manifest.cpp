@@ -1,5 +1,7 @@
 #include "manifest.h"
 
+#include "image_format.h"
+
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -164,6 +166,7 @@ json region_json(const Region& g) {
          {"offset", g.offset},
          {"name", g.name},
          {"file", g.file},
+         {"inode", g.inode},
          {"pages_saved", g.pages_saved}};
   if (g.libckpt_internal) j["libckpt_internal"] = true;
   return j;
@@ -186,6 +189,7 @@ Region region_from(const Reader& r) {
   g.offset = r.u64("offset");
   g.name = r.str("name");
   g.file = r.i32("file", -1);
+  if (r.has("inode")) g.inode = r.u64("inode");
   g.pages_saved = r.boolean("pages_saved");
   g.libckpt_internal = r.has("libckpt_internal") && r.boolean("libckpt_internal");
   return g;
@@ -211,25 +215,136 @@ FileRef file_from(const Reader& r) {
   return f;
 }
 
-json fd_json(const FdState& d) {
-  return json{{"fd", d.fd},         {"kind", fd_kind_name(d.kind)}, {"path", d.path},
-              {"file", d.file},     {"flags", d.flags},             {"cloexec", d.cloexec},
-              {"offset", d.offset}, {"rdev", d.rdev}};
+json open_file_json(const OpenFile& f) {
+  json j{{"kind", fd_kind_name(f.kind)}, {"path", f.path},   {"file", f.file},
+         {"flags", f.flags},             {"offset", f.offset}, {"rdev", f.rdev},
+         {"inode", f.inode},             {"blob", f.blob},     {"deleted", f.deleted}};
+  if (!f.locks.empty()) {
+    json locks = json::array();
+    for (const FileLock& l : f.locks)
+      locks.push_back({{"kind", l.kind == FileLock::Posix ? "posix" : l.kind == FileLock::Ofd ? "ofd" : "flock"},
+                       {"write", l.write}, {"start", l.start}, {"len", l.len}});
+    j["locks"] = locks;
+  }
+  switch (f.kind) {
+    case FdKind::Pipe:
+    case FdKind::Fifo:
+      j["pipe"] = {{"size", f.pipe_size}, {"peer_inside", f.pipe_peer_inside}};
+      break;
+    case FdKind::Socket: {
+      const SocketState& k = f.socket;
+      j["socket"] = {{"family", k.family},         {"type", k.type},           {"protocol", k.protocol},
+                     {"listening", k.listening},   {"backlog", k.backlog},     {"local", k.local},
+                     {"peer", k.peer},             {"reuse_addr", k.reuse_addr}, {"reuse_port", k.reuse_port},
+                     {"v6only", k.v6only},         {"keepalive", k.keepalive}, {"nodelay", k.nodelay}};
+      break;
+    }
+    case FdKind::EventFd: j["eventfd"] = {{"count", f.counter}, {"flags", f.efd_flags}}; break;
+    case FdKind::TimerFd:
+      j["timerfd"] = {{"clock", f.clock}, {"ticks", f.counter}, {"next_ns", f.next_ns}, {"interval_ns", f.interval_ns}};
+      break;
+    case FdKind::SignalFd: j["signalfd"] = {{"mask", f.sigmask}}; break;
+    case FdKind::Epoll: {
+      json items = json::array();
+      for (const EpollItem& e : f.epoll) items.push_back({{"fd", e.fd}, {"events", e.events}, {"data", e.data}});
+      j["epoll"] = items;
+      break;
+    }
+    case FdKind::Inotify: {
+      json w = json::array();
+      for (const InotifyWatch& e : f.inotify) w.push_back({{"wd", e.wd}, {"mask", e.mask}, {"path", e.path}});
+      j["inotify"] = w;
+      break;
+    }
+    case FdKind::Memfd: j["memfd"] = {{"seals", f.seals}}; break;
+    case FdKind::Terminal: j["termios"] = f.termios; break;
+    default: break;
+  }
+  return j;
 }
 
-FdState fd_from(const Reader& r) {
-  FdState d;
-  d.fd = r.i32("fd", 0, 1 << 20);
+OpenFile open_file_from(const Reader& r) {
+  OpenFile f;
   bool ok;
-  d.kind = fd_kind_from_name(r.str("kind"), ok);
-  if (!ok) r.fail("kind", "unknown fd kind");
-  d.path = r.str("path");
-  d.file = r.i32("file", -1);
-  d.flags = r.u32("flags");
-  d.cloexec = r.boolean("cloexec");
-  d.offset = r.i64("offset");
-  d.rdev = r.u64("rdev");
-  return d;
+  f.kind = fd_kind_from_name(r.str("kind"), ok);
+  if (!ok) r.fail("kind", "unknown file kind");
+  f.path = r.str("path");
+  f.file = r.i32("file", -1);
+  f.flags = r.u32("flags");
+  f.offset = r.i64("offset");
+  f.rdev = r.u64("rdev");
+  f.inode = r.u64("inode");
+  f.blob = r.i32("blob", -1, CKPT_MAX_BLOBS);
+  f.deleted = r.boolean("deleted");
+  if (r.has("locks")) {
+    size_t i = 0;
+    for (auto& x : r.array("locks", 4096)) {
+      Reader l(x, r.path() + ".locks[" + std::to_string(i++) + "]");
+      FileLock lock;
+      std::string k = l.str("kind", 8);
+      if (k == "posix") lock.kind = FileLock::Posix;
+      else if (k == "ofd") lock.kind = FileLock::Ofd;
+      else if (k == "flock") lock.kind = FileLock::Flock;
+      else l.fail("kind", "unknown lock kind");
+      lock.write = l.boolean("write");
+      lock.start = l.i64("start");
+      lock.len = l.i64("len");
+      if (lock.start < 0 || lock.len < 0) l.fail("start", "negative range");
+      f.locks.push_back(lock);
+    }
+  }
+  if (r.has("pipe")) {
+    Reader p = r.obj("pipe");
+    f.pipe_size = p.u32("size");
+    f.pipe_peer_inside = p.boolean("peer_inside");
+  }
+  if (r.has("socket")) {
+    Reader k = r.obj("socket");
+    SocketState& s = f.socket;
+    s.family = k.i32("family", 0, 64);
+    s.type = k.i32("type");
+    s.protocol = k.i32("protocol");
+    s.listening = k.boolean("listening");
+    s.backlog = k.i32("backlog", 0);
+    s.local = k.str("local", 512);
+    s.peer = k.str("peer", 512);
+    s.reuse_addr = k.boolean("reuse_addr");
+    s.reuse_port = k.boolean("reuse_port");
+    s.v6only = k.boolean("v6only");
+    s.keepalive = k.boolean("keepalive");
+    s.nodelay = k.boolean("nodelay");
+  }
+  if (r.has("eventfd")) {
+    Reader e = r.obj("eventfd");
+    f.counter = e.u64("count");
+    f.efd_flags = e.u32("flags");
+  }
+  if (r.has("timerfd")) {
+    Reader t = r.obj("timerfd");
+    f.clock = t.i32("clock", 0, 16);
+    f.counter = t.u64("ticks");
+    f.next_ns = t.i64("next_ns");
+    f.interval_ns = t.i64("interval_ns");
+    if (f.next_ns < 0 || f.interval_ns < 0) t.fail("next_ns", "negative time");
+  }
+  if (r.has("signalfd")) f.sigmask = r.obj("signalfd").u64("mask");
+  if (r.has("epoll")) {
+    size_t i = 0;
+    for (auto& x : r.array("epoll", 1 << 20)) {
+      Reader e(x, r.path() + ".epoll[" + std::to_string(i++) + "]");
+      f.epoll.push_back({e.i32("fd", 0, 1 << 20), e.u32("events"), e.u64("data")});
+    }
+  }
+  if (r.has("inotify")) {
+    size_t i = 0;
+    for (auto& x : r.array("inotify", 1 << 20)) {
+      Reader e(x, r.path() + ".inotify[" + std::to_string(i++) + "]");
+      f.inotify.push_back({e.i32("wd", 1), e.u32("mask"), e.str("path")});
+    }
+  }
+  if (r.has("memfd")) f.seals = r.obj("memfd").u32("seals");
+  if (r.has("termios")) f.termios = r.str("termios", 512);
+  return f;
 }
 
 }  // namespace
@@ -292,9 +407,27 @@ std::string manifest_to_json(const ProcessState& st) {
   json files = json::array();
   for (auto& f : st.files) files.push_back(file_json(f));
   j["files"] = files;
+  json open_files = json::array();
+  for (auto& f : st.open_files) open_files.push_back(open_file_json(f));
+  j["open_files"] = open_files;
   json fds = json::array();
-  for (auto& d : st.fds) fds.push_back(fd_json(d));
+  for (auto& d : st.fds) {
+    json e{{"fd", d.fd}, {"open_file", d.open_file}, {"cloexec", d.cloexec}};
+    if (d.open_file >= 0 && size_t(d.open_file) < st.open_files.size()) {  // for readers of --inspect
+      e["kind"] = fd_kind_name(st.open_files[size_t(d.open_file)].kind);
+      e["path"] = st.open_files[size_t(d.open_file)].path;
+    }
+    fds.push_back(e);
+  }
   j["fds"] = fds;
+  json blobs = json::array();
+  for (auto& b : st.blobs) blobs.push_back({{"id", b.id}, {"size", b.size}, {"what", b.what}});
+  j["blobs"] = blobs;
+  json pending = json::array();
+  for (auto& p : st.pending_signals) pending.push_back({{"tid", p.tid}, {"siginfo", p.siginfo}});
+  j["pending_signals"] = pending;
+  j["ignored"] = st.ignored;
+  j["clocks"] = {{"boot_id_hash", st.boot_id_hash}, {"monotonic_ns", st.monotonic_ns}, {"boottime_ns", st.boottime_ns}};
   const LibckptInfo& l = st.libckpt;
   j["libckpt"] = {{"library_path", l.library_path}, {"control_fd", l.control_fd},
                   {"ckpt_signal", l.ckpt_signal},   {"thaw_signal", l.thaw_signal},
@@ -435,8 +568,31 @@ ProcessState manifest_from_json(const std::string& text) {
   for (auto& x : r.array("files", 1 << 20))
     st.files.push_back(file_from(Reader(x, "files[" + std::to_string(i++) + "]")));
   i = 0;
-  for (auto& x : r.array("fds", 1 << 20))
-    st.fds.push_back(fd_from(Reader(x, "fds[" + std::to_string(i++) + "]")));
+  for (auto& x : r.array("open_files", 1 << 20))
+    st.open_files.push_back(open_file_from(Reader(x, "open_files[" + std::to_string(i++) + "]")));
+  i = 0;
+  for (auto& x : r.array("fds", 1 << 20)) {
+    Reader e(x, "fds[" + std::to_string(i++) + "]");
+    st.fds.push_back({e.i32("fd", 0, 1 << 20), e.i32("open_file", 0), e.boolean("cloexec")});
+  }
+  i = 0;
+  for (auto& x : r.array("blobs", CKPT_MAX_BLOBS)) {
+    Reader e(x, "blobs[" + std::to_string(i++) + "]");
+    st.blobs.push_back({e.u32("id"), e.u64_max("size", 1ULL << CKPT_BLOB_SHIFT), e.str("what")});
+  }
+  i = 0;
+  for (auto& x : r.array("pending_signals", 1 << 16)) {
+    Reader e(x, "pending_signals[" + std::to_string(i++) + "]");
+    st.pending_signals.push_back({e.i32("tid", 0), e.str("siginfo", 256)});
+  }
+  for (auto& x : r.array("ignored", 1 << 16)) {
+    if (!x.is_string()) r.fail("ignored", "expected strings");
+    st.ignored.push_back(x.get<std::string>());
+  }
+  Reader clocks = r.obj("clocks");
+  st.boot_id_hash = clocks.u64("boot_id_hash");
+  st.monotonic_ns = clocks.i64("monotonic_ns");
+  st.boottime_ns = clocks.i64("boottime_ns");
   Reader l = r.obj("libckpt");
   st.libckpt.library_path = l.str("library_path");
   st.libckpt.control_fd = l.u64_max("control_fd", 1 << 20);

@@ -18,8 +18,9 @@ constexpr FlagName kVmFlagNames[] = {
 
 constexpr const char* kRegionKinds[] = {"anonymous", "shared-anon", "file-private", "file-shared",
                                         "vdso",      "vvar",        "vvar-vclock",  "vsyscall"};
-constexpr const char* kFdKinds[] = {"file",   "directory", "chardev", "blockdev", "pipe",
-                                    "fifo",   "socket",    "tty",     "anon-inode", "other"};
+constexpr const char* kFdKinds[] = {"file",   "directory", "chardev", "blockdev", "pipe",    "fifo",
+                                    "socket", "tty",       "anon-inode", "other", "eventfd", "timerfd",
+                                    "signalfd", "epoll",   "inotify", "memfd"};
 
 }  // namespace
 

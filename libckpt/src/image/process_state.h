@@ -78,6 +78,7 @@ struct Region {
   uint64_t offset = 0;              // file offset
   std::string name;                 // as /proc/PID/maps shows it
   int32_t file = -1;                // index into ProcessState::files
+  uint64_t inode = 0;               // shared memory object (shared-anon): regions with one inode share it
   bool pages_saved = false;         // the image holds its present, non-file pages
   bool libckpt_internal = false;    // libckpt's own scratch memory: not restored
 };
@@ -95,20 +96,84 @@ struct FileRef {
 
 enum class FdKind : uint8_t {
   RegularFile, Directory, CharDevice, BlockDevice, Pipe, Fifo, Socket, Terminal,
-  AnonInode, Other,
+  AnonInode, Other, EventFd, TimerFd, SignalFd, Epoll, Inotify, Memfd,
 };
 const char* fd_kind_name(FdKind k);
 FdKind fd_kind_from_name(const std::string& s, bool& ok);
 
-struct FdState {
-  int32_t fd = -1;
+// Saved contents an image carries besides memory (a deleted file, a pipe's
+// buffered bytes, a memfd). Stored as page runs at CKPT_BLOB_BASE +
+// (id << CKPT_BLOB_SHIFT) + offset (image_format.h).
+struct Blob {
+  uint32_t id = 0;
+  uint64_t size = 0;
+  std::string what;                 // for messages: "contents of /tmp/x (deleted)"
+};
+
+struct FileLock {
+  enum Kind : uint8_t { Posix, Ofd, Flock } kind = Posix;
+  bool write = false;
+  int64_t start = 0, len = 0;       // len 0: to the end of the file
+};
+
+struct EpollItem {
+  int32_t fd = -1;                  // the watched descriptor's number
+  uint32_t events = 0;
+  uint64_t data = 0;
+};
+
+struct InotifyWatch {
+  int32_t wd = 0;
+  uint32_t mask = 0;
+  std::string path;
+};
+
+struct SocketState {
+  int32_t family = 0, type = 0, protocol = 0;
+  bool listening = false;
+  int32_t backlog = 128;
+  std::string local, peer;          // sockaddr bytes, hex
+  bool reuse_addr = false, reuse_port = false, v6only = false, keepalive = false, nodelay = false;
+};
+
+// One open file description: what every descriptor referring to it shares
+// (offset, flags, locks, pipe buffer...). dup(2)ed and inherited descriptors
+// point at the same one and stay shared after a restore.
+struct OpenFile {
   FdKind kind = FdKind::Other;
   std::string path;                 // readlink of /proc/self/fd/N
-  int32_t file = -1;                // FileRef index for regular files and directories
+  int32_t file = -1;                // FileRef index (regular files, directories)
   uint32_t flags = 0;               // O_ACCMODE | O_APPEND | O_NONBLOCK | ...
-  bool cloexec = false;
   int64_t offset = -1;              // -1: not seekable
-  uint64_t rdev = 0;                // char devices
+  uint64_t rdev = 0;                // character devices
+  uint64_t inode = 0;               // pipes, sockets, anonymous inodes, memfds
+  int32_t blob = -1;                // saved contents (deleted file, pipe buffer, memfd)
+  bool deleted = false;             // a regular file unlinked while open
+  std::vector<FileLock> locks;
+  uint32_t pipe_size = 0;           // pipes
+  bool pipe_peer_inside = false;    // both ends of the pipe belong to the process
+  SocketState socket;
+  uint64_t counter = 0;             // eventfd count, timerfd ticks
+  uint32_t efd_flags = 0;           // eventfd: EFD_SEMAPHORE
+  int32_t clock = 0;                // timerfd
+  int64_t next_ns = 0, interval_ns = 0;
+  uint64_t sigmask = 0;             // signalfd
+  std::vector<EpollItem> epoll;
+  std::vector<InotifyWatch> inotify;
+  uint32_t seals = 0;               // memfd
+  std::string termios;              // terminals: struct termios bytes, hex
+};
+
+struct FdState {
+  int32_t fd = -1;
+  int32_t open_file = -1;           // index into ProcessState::open_files
+  bool cloexec = false;
+};
+
+// Convenience view for code that looks at one descriptor.
+struct FdView {
+  const FdState& fd;
+  const OpenFile& file;
 };
 
 struct SignalAction {
@@ -135,6 +200,12 @@ struct PosixTimer {
 struct IntervalTimer {
   int32_t which = 0;
   int64_t next_us = 0, interval_us = 0;
+};
+
+// A signal pending at the checkpoint, re-queued after the restore.
+struct PendingSignal {
+  int32_t tid = 0;                  // 0: pending for the process, else for that thread
+  std::string siginfo;              // the 128-byte siginfo_t, hex
 };
 
 struct Rlimit {
@@ -195,9 +266,16 @@ struct ProcessState {
   std::vector<ThreadState> threads;
   std::vector<Region> regions;      // sorted by start, non-overlapping
   std::vector<FileRef> files;
+  std::vector<OpenFile> open_files;
   std::vector<FdState> fds;
+  std::vector<Blob> blobs;
+  std::vector<PendingSignal> pending_signals;
+  // Resources the checkpoint found but does not restore (--ignore-unsupported).
+  std::vector<std::string> ignored;
   LibckptInfo libckpt;
   std::string identity;             // how the pid was obtained at the last restore
+  uint64_t boot_id_hash = 0;        // which boot the checkpoint was taken in
+  int64_t monotonic_ns = 0, boottime_ns = 0;  // clocks at the checkpoint
 };
 
 }  // namespace ckpt

@@ -66,13 +66,24 @@ void validate_process_state(const ProcessState& st) {
   for (size_t i = 0; i < st.files.size(); i++)
     if (st.files[i].path.empty() || st.files[i].path[0] != '/')
       bad("files[" + std::to_string(i) + "]: path is not absolute");
+  for (size_t i = 0; i < st.blobs.size(); i++)
+    if (st.blobs[i].id != i) bad("blobs[" + std::to_string(i) + "]: ids must be 0, 1, 2, ...");
+  for (size_t i = 0; i < st.open_files.size(); i++) {
+    const OpenFile& f = st.open_files[i];
+    std::string where = "open_files[" + std::to_string(i) + "]: ";
+    if (f.file >= int64_t(st.files.size())) bad(where + "file index out of range");
+    if (f.blob >= int64_t(st.blobs.size())) bad(where + "blob index out of range");
+    if (f.deleted && f.blob < 0) bad(where + "a deleted file without saved contents");
+  }
   std::set<int32_t> fds;
   for (size_t i = 0; i < st.fds.size(); i++) {
     const FdState& d = st.fds[i];
     std::string where = "fds[" + std::to_string(i) + "]: ";
     if (!fds.insert(d.fd).second) bad(where + "duplicate fd " + std::to_string(d.fd));
-    if (d.file >= int64_t(st.files.size())) bad(where + "file index out of range");
+    if (d.open_file < 0 || d.open_file >= int64_t(st.open_files.size())) bad(where + "open file index out of range");
   }
+  for (const PendingSignal& p : st.pending_signals)
+    if (p.siginfo.size() != 256) bad("pending_signals: siginfo must be 128 bytes");
   std::set<int32_t> sigs;
   for (const SignalAction& s : st.signals)
     if (!sigs.insert(s.signo).second || s.signo == 9 || s.signo == 19)

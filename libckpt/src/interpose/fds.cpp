@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "real.h"
+#include "records.h"
 #include "runtime/control.h"
 #include "runtime/runtime.h"
 
@@ -21,6 +22,7 @@ CKPT_EXPORT int close(int fd) {
     errno = EBADF;
     return -1;
   }
+  forget_fd_records(fd);
   return CKPT_REAL(close)(fd);
 }
 

@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,7 +21,8 @@
   X(sigtimedwait) X(signalfd) X(sigpending) X(nanosleep) X(clock_nanosleep) X(sleep) X(usleep)       \
   X(pause) X(poll) X(ppoll) X(select) X(pselect) X(epoll_wait) X(epoll_pwait) X(sem_wait)            \
   X(sem_timedwait) X(sem_clockwait) X(close) X(dup2) X(dup3) X(close_range) X(closefrom)             \
-  X(pthread_create) X(pthread_exit) X(timer_create) X(timer_delete)
+  X(pthread_create) X(pthread_exit) X(timer_create) X(timer_delete) X(listen) X(inotify_add_watch)   \
+  X(inotify_rm_watch)
 
 namespace ckpt::real {
 

@@ -35,7 +35,7 @@
 
 #include "arena.h"
 #include "capture/file_table.h"
-#include "capture/files.h"
+#include "capture/fds.h"
 #include "capture/memory.h"
 #include "capture/process.h"
 #include "capture/signals.h"
@@ -78,6 +78,7 @@ struct Session {
   FreezeResult frozen{};
   ProcessState* state = nullptr;
   MemoryCapture* memory = nullptr;
+  FdCapture* fds = nullptr;
   Msg err;
   char image_path[1024] = {};
   uint64_t image_bytes = 0;
@@ -122,6 +123,7 @@ void capture_phase(void*) {
 
   s.state = new ProcessState;
   s.memory = new MemoryCapture;
+  s.fds = new FdCapture;
   ProcessState& st = *s.state;
   FileTable files(st.files);
   std::vector<AddressRange> exclude = {
@@ -131,7 +133,13 @@ void capture_phase(void*) {
   bool ok = capture_process_basics(st, s.err);
   if (ok) capture_signal_actions(st);
   ok = ok && capture_timers(st, s.err);
-  ok = ok && capture_fds(st, files, is_own_fd, s.err);
+  ok = ok && check_sysv_ipc(st.pid, s.err);
+  ok = ok && capture_fds(st, files, *s.fds, is_own_fd, g_config.ignore_unsupported, s.err);
+  if (ok) {
+    unsigned char shared[64][128];
+    size_t n = capture_pending_signals(true, shared, 64);
+    for (size_t i = 0; i < n; i++) st.pending_signals.push_back({0, to_hex(shared[i], 128)});
+  }
   ok = ok && capture_regions(st, files, *s.memory, exclude, s.err);
   if (ok) {
     link_executable(st, files);
@@ -196,8 +204,10 @@ bool track_pages(ProcessState& st, MemoryCapture& mc, Msg& err) {
   return true;
 }
 
+// Named after the program libckpt was loaded into (a restored process's
+// /proc/self/exe may be ckpt-run for an unprivileged restore).
 std::string image_base_name(const ProcessState& st) {
-  std::string base = st.exe.substr(st.exe.rfind('/') + 1);
+  std::string base = g_config.program[0] ? g_config.program : st.exe.substr(st.exe.rfind('/') + 1);
   size_t d = base.find(" (deleted)");
   if (d != std::string::npos) base.resize(d);
   for (char& c : base)
@@ -210,7 +220,9 @@ void write_phase(void*) {
   ProcessState& st = *s.state;
   for (uint32_t i = 0; i < s.frozen.count; i++) {
     if (!s.frozen.slots[i].tid) continue;
-    ThreadState t = thread_state_from(s.frozen.slots[i]);
+    const ThreadCapture& slot = s.frozen.slots[i];
+    for (uint32_t k = 0; k < slot.npending; k++) st.pending_signals.push_back({slot.tid, to_hex(slot.pending[k], 128)});
+    ThreadState t = thread_state_from(slot);
     if (t.tid == st.pid) {
       t.origin = "main";
     } else if (const RegisteredThread* r = registry_find(t.tid)) {
@@ -232,7 +244,8 @@ void write_phase(void*) {
     FdSink sink(file.fd(), 4u << 20);
     ImageWriter writer(sink, g_config.zstd_level, arena::zstd_allocator());
     uint64_t t0 = now_ns();
-    bool ok = writer.begin(s.header, manifest) && write_pages(st, *s.memory, writer, s.err) && writer.finish();
+    bool ok = writer.begin(s.header, manifest) && write_pages(st, *s.memory, writer, s.err) &&
+              write_blobs(st, *s.fds, writer, s.err) && writer.finish();
     s.t_pages = now_ns() - t0;
     if (!ok) {
       if (s.err.size() == 0) s.err << "cannot write the image: " << writer.error_text();
@@ -293,6 +306,7 @@ void end_session() {
   Session& s = g_session;
   s.state = nullptr;
   s.memory = nullptr;
+  s.fds = nullptr;
   s.frozen = {};
   arena::reset();
 }
@@ -383,6 +397,7 @@ void post_restore(const ckpt_restore_info* info) {
   Session& s = g_session;
   s.state = nullptr;
   s.memory = nullptr;
+  s.fds = nullptr;
   s.frozen = {};
   s.writer_pid = 0;  // the writer belonged to the process that was checkpointed
   bool valid = info && info->magic == CKPT_RESTORE_INFO_MAGIC;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <link.h>
 #include <signal.h>
 #include <sys/utsname.h>
@@ -100,6 +101,7 @@ bool load_config() {
   if (env_int("CKPT_FULL_EVERY", 0, 1000000, v)) c.full_every = uint32_t(v);
   if (env_int("CKPT_KEEP", 0, 1000000, v)) c.keep = uint32_t(v);
   if (env_int("CKPT_INTERVAL", 0, 100000000, v)) c.interval_s = uint32_t(v);
+  if (env_int("CKPT_IGNORE_UNSUPPORTED", 0, 1, v)) c.ignore_unsupported = v == 1;
   if (const char* t = getenv("CKPT_TRACK")) {
     if (!strcmp(t, "auto") || !strcmp(t, "uffd") || !strcmp(t, "mprotect") || !strcmp(t, "none"))
       copy_str(c.track, sizeof c.track, t);
@@ -118,6 +120,13 @@ bool load_config() {
     copy_str(c.images_dir, sizeof c.images_dir, r > 0 ? cwd : "/tmp");
   }
   dl_iterate_phdr(find_self, nullptr);
+  char exe[1024];
+  long n = ckpt_syscall4(CKPT_NR_readlinkat, AT_FDCWD, long("/proc/self/exe"), long(exe), sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    const char* base = strrchr(exe, '/');
+    copy_str(c.program, sizeof c.program, base ? base + 1 : exe);
+  }
   c.cpu = read_cpu_features();
   struct utsname u;
   if (uname(&u) == 0) {

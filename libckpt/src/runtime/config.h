@@ -14,6 +14,8 @@
 //   CKPT_FULL_EVERY=N        every Nth checkpoint is full (0: never forced)
 //   CKPT_KEEP=N              keep the N newest images (and what they depend on)
 //   CKPT_INTERVAL=SECONDS    checkpoint periodically
+//   CKPT_IGNORE_UNSUPPORTED=1  checkpoint even with resources libckpt cannot
+//                            restore (they are listed in the image and left out)
 #pragma once
 #include <cstdint>
 
@@ -37,8 +39,10 @@ struct Config {
   uint32_t full_every = 0;
   uint32_t keep = 0;
   uint32_t interval_s = 0;
+  bool ignore_unsupported = false;
   uint64_t staging_limit = 256ull << 20;  // shared/fork-excluded bytes a forked writer may copy
   char library_path[1024] = "";
+  char program[256] = "";  // base name of the program at load time: names its images
   uint8_t build_id[32] = {};
   uint32_t build_id_len = 0;
   ckpt_cpu_features cpu = {};

@@ -1,0 +1,201 @@
+#include "fds.h"
+
+#include <asm/ioctls.h>
+#include <asm/termbits.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <string>
+
+#include "common/raw_syscall.h"
+#include "file_table.h"
+#include "procfs.h"
+#include "runtime/arena.h"
+
+#include <algorithm>
+
+namespace ckpt {
+
+namespace {
+
+constexpr long kNrKcmp = 312;
+
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+bool starts_with(const std::string& s, const char* p) { return s.compare(0, strlen(p), p) == 0; }
+
+FdKind classify(int fd, const struct stat& st, const std::string& path) {
+  switch (st.st_mode & S_IFMT) {
+    case S_IFREG: return starts_with(path, "/memfd:") ? FdKind::Memfd : FdKind::RegularFile;
+    case S_IFDIR: return FdKind::Directory;
+    case S_IFBLK: return FdKind::BlockDevice;
+    case S_IFSOCK: return FdKind::Socket;
+    case S_IFIFO: return starts_with(path, "pipe:") ? FdKind::Pipe : FdKind::Fifo;
+    case S_IFCHR: {
+      struct termios t;
+      return ckpt_syscall3(CKPT_NR_ioctl, fd, TCGETS, long(&t)) == 0 ? FdKind::Terminal : FdKind::CharDevice;
+    }
+  }
+  if (path == "anon_inode:[eventfd]") return FdKind::EventFd;
+  if (path == "anon_inode:[timerfd]") return FdKind::TimerFd;
+  if (path == "anon_inode:[signalfd]") return FdKind::SignalFd;
+  if (path == "anon_inode:[eventpoll]") return FdKind::Epoll;
+  if (path == "anon_inode:inotify") return FdKind::Inotify;
+  return starts_with(path, "anon_inode:") ? FdKind::AnonInode : FdKind::Other;
+}
+
+struct Candidate {
+  int fd;
+  uint64_t dev, ino;
+  uint32_t flags;
+  int64_t offset;
+  int32_t open_file;
+};
+
+}  // namespace
+
+std::string to_hex(const void* data, size_t len) {
+  static const char* d = "0123456789abcdef";
+  auto p = static_cast<const unsigned char*>(data);
+  std::string s;
+  s.reserve(len * 2);
+  for (size_t i = 0; i < len; i++) {
+    s += d[p[i] >> 4];
+    s += d[p[i] & 15];
+  }
+  return s;
+}
+
+bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_own)(int fd),
+                 bool ignore_unsupported, Msg& err) {
+  long dir = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dir < 0) {
+    err << "cannot open /proc/self/fd: " << errno_name(int(-dir));
+    return false;
+  }
+  std::vector<int> fds;
+  alignas(8) char buf[8192];
+  for (;;) {
+    long n = ckpt_syscall3(CKPT_NR_getdents64, dir, long(buf), sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      auto d = reinterpret_cast<LinuxDirent64*>(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      int fd = int(parse_u64(d->d_name));
+      if (fd != dir && !is_own(fd)) fds.push_back(fd);
+    }
+  }
+  ckpt_syscall1(CKPT_NR_close, dir);
+
+  int32_t pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
+  std::vector<Candidate> seen;
+  for (int fd : fds) {
+    std::string path;
+    if (!read_link((Msg() << "/proc/self/fd/" << fd).c_str(), path)) continue;
+    struct stat sb;
+    if (ckpt_syscall4(CKPT_NR_newfstatat, fd, long(""), long(&sb), AT_EMPTY_PATH) != 0) continue;
+    long fl = ckpt_syscall3(CKPT_NR_fcntl, fd, F_GETFL, 0);
+    long fdfl = ckpt_syscall3(CKPT_NR_fcntl, fd, F_GETFD, 0);
+    long pos = ckpt_syscall3(CKPT_NR_lseek, fd, 0, SEEK_CUR);
+    FdState d;
+    d.fd = fd;
+    d.cloexec = fdfl >= 0 && (fdfl & FD_CLOEXEC);
+
+    // Another descriptor for the same open file description?
+    for (const Candidate& c : seen) {
+      if (c.dev != uint64_t(sb.st_dev) || c.ino != uint64_t(sb.st_ino) || c.flags != uint32_t(fl) ||
+          c.offset != pos)
+        continue;
+      if (ckpt_syscall5(kNrKcmp, pid, pid, KCMP_FILE, c.fd, fd) == 0) {
+        d.open_file = c.open_file;
+        break;
+      }
+    }
+    if (d.open_file < 0) {
+      OpenFile f;
+      f.path = path;
+      f.kind = classify(fd, sb, path);
+      f.flags = fl >= 0 ? uint32_t(fl) : 0;
+      f.offset = pos >= 0 ? pos : -1;
+      f.rdev = sb.st_rdev;
+      f.inode = sb.st_ino;
+      std::string fdinfo;
+      read_proc_file((Msg() << "/proc/self/fdinfo/" << fd).c_str(), fdinfo);
+      parse_locks(fdinfo, pid, f.locks);
+      if (f.kind == FdKind::RegularFile || f.kind == FdKind::Directory) {
+        f.file = files.add_open(fd, path, sb);
+        f.deleted = f.kind == FdKind::RegularFile && sb.st_nlink == 0;
+        if (f.deleted) f.path = st.files[size_t(f.file)].path;
+      }
+      Msg why;
+      if (!capture_fd_kind(st, f, fd, fdinfo, fc, why)) {
+        if (!ignore_unsupported) {
+          err << "fd " << fd << " (" << path.c_str() << "): " << why.c_str();
+          return false;
+        }
+        st.ignored.push_back(std::string("fd ") + std::to_string(fd) + " (" + path + "): " + why.c_str());
+        continue;
+      }
+      st.open_files.push_back(std::move(f));
+      d.open_file = int32_t(st.open_files.size() - 1);
+      seen.push_back({fd, uint64_t(sb.st_dev), uint64_t(sb.st_ino), uint32_t(fl), pos, d.open_file});
+    }
+    st.fds.push_back(d);
+  }
+  // Pipes: note which ones have both ends inside the process.
+  for (OpenFile& f : st.open_files) {
+    if (f.kind != FdKind::Pipe) continue;
+    for (const OpenFile& g : st.open_files)
+      if (&g != &f && g.kind == FdKind::Pipe && g.inode == f.inode && (g.flags & O_ACCMODE) != (f.flags & O_ACCMODE))
+        f.pipe_peer_inside = true;
+  }
+  return true;
+}
+
+}  // namespace ckpt
+
+namespace ckpt {
+
+bool write_blobs(const ProcessState& st, const FdCapture& fc, ImageWriter& w, Msg& err) {
+  constexpr size_t kChunk = 1 << 20;
+  auto buf = static_cast<unsigned char*>(arena::allocate(kChunk));
+  if (!buf) {
+    err << "out of memory";
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; ok && i < st.blobs.size(); i++) {
+    const BlobSource& src = fc.blobs[i];
+    uint64_t base = CKPT_BLOB_BASE + (uint64_t(i) << CKPT_BLOB_SHIFT);
+    for (uint64_t off = 0; ok && off < src.size; off += kChunk) {
+      size_t n = size_t(std::min<uint64_t>(kChunk, src.size - off));
+      if (src.data) {
+        memcpy(buf, src.data + off, n);
+      } else {
+        long r = ckpt_syscall4(CKPT_NR_pread64, src.fd, long(buf), long(n), long(off));
+        if (r != long(n)) {
+          err << "cannot read " << st.blobs[i].what.c_str() << ": " << (r < 0 ? errno_name(int(-r)) : "short read");
+          ok = false;
+          break;
+        }
+      }
+      size_t padded = (n + 4095) & ~size_t(4095);
+      memset(buf + n, 0, padded - n);
+      ok = w.add_data(base + off, buf, uint32_t(padded / 4096), true);
+      if (!ok) err << "cannot write the image: " << w.error_text();
+    }
+  }
+  arena::release(buf);
+  return ok;
+}
+
+}  // namespace ckpt
