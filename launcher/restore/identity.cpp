@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <vector>
@@ -143,12 +144,33 @@ IdentityChoice choose_identity(pid_t pid, const std::vector<pid_t>& tids, bool a
   throw RestoreError(c.why_not_same_pid + ", and user namespaces are disabled; use --new-pid to restore under a new pid");
 }
 
-void RestoredProcess::start(uint32_t mode, pid_t want_pid, const std::function<void()>& become_app,
+void RestoredProcess::start(uint32_t& mode, pid_t want_pid, const std::function<void()>& become_app,
                             const std::vector<int>& app_only_fds) {
+  if (mode == CKPT_IDENTITY_SAME_PID) {
+    // /proc/PID can be gone while the pid still names a process group or a
+    // session (a shell's job, a terminal's foreground group): retry a little.
+    for (int attempt = 0; attempt < 20; attempt++) {
+      child_ = clone_process(want_pid, 0);
+      if (child_ >= 0 || errno != EEXIST) break;
+      usleep(100000);
+    }
+    if (child_ < 0 && errno == EEXIST && (geteuid() == 0 || user_namespaces_allowed())) {
+      fprintf(stderr, "ckpt-run: pid %d is still taken; restoring it inside a new pid namespace\n", want_pid);
+      mode = CKPT_IDENTITY_NAMESPACE;
+    } else {
+      mode_ = mode;
+      if (child_ < 0) throw RestoreError("cannot create the process (pid " + std::to_string(want_pid) + "): " + strerror(errno));
+      if (child_ == 0) {
+        become_app();
+        _exit(1);
+      }
+      return;
+    }
+  }
   mode_ = mode;
   if (mode != CKPT_IDENTITY_NAMESPACE) {
-    child_ = clone_process(mode == CKPT_IDENTITY_SAME_PID ? want_pid : 0, 0);
-    if (child_ < 0) throw RestoreError("cannot create the process (pid " + std::to_string(want_pid) + "): " + strerror(errno));
+    child_ = clone_process(0, 0);
+    if (child_ < 0) throw RestoreError(std::string("cannot create the process: ") + strerror(errno));
     if (child_ == 0) {
       become_app();
       _exit(1);
@@ -203,7 +225,9 @@ void RestoredProcess::forward(int sig) const {
 
 int RestoredProcess::wait() const {
   int status = 0;
-  while (waitpid(child_, &status, 0) < 0)
+  // Stops are reported too (job control), except through a namespace's init.
+  int flags = mode_ == CKPT_IDENTITY_NAMESPACE ? 0 : WUNTRACED;
+  while (waitpid(child_, &status, flags) < 0)
     if (errno != EINTR) return status;
   if (mode_ == CKPT_IDENTITY_NAMESPACE) {
     int app_status;

@@ -35,14 +35,17 @@ class RestoredProcess {
  public:
   // Creates the process that becomes the application. In that process
   // `become_app` runs and never returns. Throws RestoreError.
-  // `app_only_fds` are closed in the namespace's init (they belong to the application).
-  void start(uint32_t mode, pid_t want_pid, const std::function<void()>& become_app,
+  // `app_only_fds` are closed in the namespace's init (they belong to the
+  // application). A pid that turns out to be taken (a process group or
+  // session still holds it) is waited for briefly, then `mode` switches to a
+  // namespace where the kernel allows one; `become_app` sees the final mode.
+  void start(uint32_t& mode, pid_t want_pid, const std::function<void()>& become_app,
              const std::vector<int>& app_only_fds);
   // The application's pid as the caller sees it (after it reported ready).
   pid_t app_pid() const;
   // Forwards a signal to the application.
   void forward(int sig) const;
-  // Waits for the application to end and returns its wait status.
+  // Waits for the application to end (or stop) and returns its wait status.
   int wait() const;
 
  private:

@@ -39,6 +39,7 @@
 #include "files.h"
 #include "host_check.h"
 #include "identity.h"
+#include "terminal.h"
 #include "image/chain.h"
 #include "memory.h"
 #include "plan.h"
@@ -65,10 +66,10 @@ void reexec_if_aslr_disabled(char** argv) {
   personality(pers);  // exec failed: carry on, collisions are still handled
 }
 
-void forward_signal(int sig, siginfo_t* info, void*) {
-  // Signals the terminal sends (Ctrl-C) reach the child directly: it is in
-  // our process group. Forward only those sent to ckpt-run by someone else.
-  if (info && info->si_code == SI_KERNEL) return;
+void forward_signal(int sig, siginfo_t*, void*) {
+  // The application has a process group of its own: whatever reaches
+  // ckpt-run (kill, a terminal where ckpt-run is in the foreground) is
+  // passed on.
   if (g_process) g_process->forward(sig);
 }
 
@@ -97,10 +98,12 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
 }
 
 // Runs in the child: prepares everything, then hands over to the restorer.
-[[noreturn]] void child_main(const ImageChain& chain, const Options& o, int ready_fd, int error_fd, uint32_t identity) {
+[[noreturn]] void child_main(const ImageChain& chain, const Options& o, int ready_fd, int error_fd, uint32_t identity,
+                             const TerminalHandover& terminal) {
   const ProcessState& st = chain.newest().state();
   try {
     prctl(PR_SET_PDEATHSIG, 0);
+    terminal.in_child();
     std::vector<std::string> warnings;
     if (chdir(st.cwd.c_str()) != 0) throw RestoreError("cannot enter the working directory " + st.cwd + ": " + strerror(errno));
     umask(st.umask);
@@ -128,7 +131,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
   _exit(kExitFailure);
 }
 
-int wait_for_application(const RestoredProcess& proc) {
+int wait_for_application(const RestoredProcess& proc, const TerminalHandover& terminal) {
   for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH}) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -136,7 +139,13 @@ int wait_for_application(const RestoredProcess& proc) {
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigaction(sig, &sa, nullptr);
   }
-  int status = proc.wait();
+  int status;
+  for (;;) {
+    status = proc.wait();
+    if (!WIFSTOPPED(status)) break;
+    terminal.on_stop(proc.app_pid());
+  }
+  terminal.take_back();
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   int sig = WTERMSIG(status);
   // Die the same way, so that our caller sees what the application did.
@@ -202,12 +211,13 @@ int run_restore(const Options& o, char** argv) {
     return kExitFailure;
   }
   fflush(nullptr);
+  TerminalHandover terminal;
   RestoredProcess proc;
   try {
     proc.start(identity.mode, st.pid, [&] {
       close(ready[0]);
       close(error[0]);
-      child_main(*chain, o, ready[1], error[1], identity.mode);
+      child_main(*chain, o, ready[1], error[1], identity.mode, terminal);
     }, {ready[1], error[1]});
   } catch (const std::exception& e) {
     fprintf(stderr, "ckpt-run: cannot restore: %s\n", e.what());
@@ -240,7 +250,7 @@ int run_restore(const Options& o, char** argv) {
             describe_identity(identity.mode).c_str());
   if (!o.pid_file.empty()) write_pid_file(absolute_path(o.pid_file), pid);
   chain.reset();
-  return wait_for_application(proc);
+  return wait_for_application(proc, terminal);
 }
 
 }  // namespace ckpt
