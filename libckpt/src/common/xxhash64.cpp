@@ -28,6 +28,7 @@ void Xxh64::reset(uint64_t seed) {
 }
 
 void Xxh64::update(const void* data, size_t len) {
+  if (len == 0) return;  // data may be null
   auto p = static_cast<const unsigned char*>(data);
   total_ += len;
   if (buffered_ + len < 32) {

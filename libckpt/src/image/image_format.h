@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define CKPT_FORMAT_VERSION 1u
+#define CKPT_FORMAT_VERSION 2u
 #define CKPT_PAGE_SIZE 4096u
 
 /* "CKPTIMG" + 0x1a: the 0x1a stops `type`-style tools; a text file cannot match. */

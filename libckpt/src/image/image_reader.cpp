@@ -41,6 +41,17 @@ void ImageReader::read_at(uint64_t off, void* buf, size_t len, const char* what)
 ImageReader::ImageReader(const std::string& path) : path_(path) {
   fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) fail(std::string("cannot open: ") + strerror(errno));
+  try {
+    check_structure();
+  } catch (...) {
+    // A refused image: the destructor will not run.
+    close(fd_);
+    fd_ = -1;
+    throw;
+  }
+}
+
+void ImageReader::check_structure() {
   struct stat sb;
   if (fstat(fd_, &sb) != 0 || !S_ISREG(sb.st_mode)) fail("not a regular file");
   size_ = uint64_t(sb.st_size);
@@ -121,8 +132,8 @@ ImageReader::ImageReader(const std::string& path) : path_(path) {
   for (size_t i = 0; i < index_.size(); i++) {
     const ckpt_index_entry& e = index_[i];
     std::string where = "block " + std::to_string(i) + ": ";
-    if ((i == 0 && e.offset != manifest_end) || e.offset < prev_off ||
-        e.offset + sizeof(ckpt_block_header) > footer_.index_offset)
+    if ((i == 0 && e.offset != manifest_end) || e.offset < prev_off || e.offset > footer_.index_offset ||
+        footer_.index_offset - e.offset < sizeof(ckpt_block_header))
       fail(where + "offset out of order or out of bounds");
     if (e.first_addr % CKPT_PAGE_SIZE || e.end_addr % CKPT_PAGE_SIZE || e.first_addr >= e.end_addr ||
         (e.end_addr > kUserSpaceEnd && e.first_addr < CKPT_BLOB_BASE) || e.first_addr < prev_end)

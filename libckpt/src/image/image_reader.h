@@ -56,6 +56,7 @@ class ImageReader {
   void check_runs(size_t i, const ckpt_index_entry& e, const ckpt_block_header& bh,
                   const std::vector<ckpt_run>& runs) const;
   [[noreturn]] void fail(const std::string& what) const;
+  void check_structure();  // header, footer, manifest and index (the constructor's work)
 
   std::string path_;
   int fd_ = -1;

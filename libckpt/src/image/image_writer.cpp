@@ -95,7 +95,8 @@ bool ImageWriter::add_run(uint64_t addr, uint32_t npages, uint32_t kind) {
   last_end_ = addr + uint64_t(npages) * CKPT_PAGE_SIZE;
   if (!runs_.empty()) {  // extend the previous run when contiguous and of the same kind
     ckpt_run& prev = runs_.back();
-    if (prev.kind == kind && prev.addr + uint64_t(prev.npages) * CKPT_PAGE_SIZE == addr) {
+    if (prev.kind == kind && prev.addr + uint64_t(prev.npages) * CKPT_PAGE_SIZE == addr &&
+        uint64_t(prev.npages) + npages <= UINT32_MAX) {
       prev.npages += npages;
       return true;
     }
@@ -118,7 +119,7 @@ bool ImageWriter::add_data(uint64_t addr, const void* pages, uint32_t npages, bo
       source_len_ += len;
     } else {
       if (!gathered_) {  // the block stops being contiguous: copy what came so far
-        memcpy(gather_.data(), source_, source_len_);
+        if (source_len_) memcpy(gather_.data(), source_, source_len_);
         gathered_ = true;
       }
       memcpy(gather_.data() + source_len_, p, len);
@@ -135,7 +136,9 @@ bool ImageWriter::add_data(uint64_t addr, const void* pages, uint32_t npages, bo
 
 bool ImageWriter::add_zero(uint64_t addr, uint32_t npages) {
   if (error_) return false;
-  if (runs_.size() == CKPT_MAX_BLOCK_RUNS && !flush_block()) return false;
+  // A block's page counts are 32-bit: start a new block before they would wrap.
+  if ((runs_.size() == CKPT_MAX_BLOCK_RUNS || uint64_t(block_zero_pages_) + npages > UINT32_MAX) && !flush_block())
+    return false;
   if (!add_run(addr, npages, CKPT_RUN_ZERO)) return false;
   block_zero_pages_ += npages;
   stats_.zero_pages += npages;
@@ -144,7 +147,8 @@ bool ImageWriter::add_zero(uint64_t addr, uint32_t npages) {
 
 bool ImageWriter::add_parent(uint64_t addr, uint32_t npages) {
   if (error_) return false;
-  if (runs_.size() == CKPT_MAX_BLOCK_RUNS && !flush_block()) return false;
+  if ((runs_.size() == CKPT_MAX_BLOCK_RUNS || uint64_t(block_zero_pages_) + npages > UINT32_MAX) && !flush_block())
+    return false;
   if (!add_run(addr, npages, CKPT_RUN_PARENT)) return false;
   block_zero_pages_ += npages;
   stats_.parent_pages += npages;

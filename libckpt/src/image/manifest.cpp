@@ -19,6 +19,86 @@ json u64_array(const std::vector<uint64_t>& v) {
 
 json vmflags_json(uint32_t flags) { return json(vmflag_names(flags)); }
 
+// Linux paths, argv and thread names are bytes, JSON strings are UTF-8.
+// Bytes that are not valid UTF-8 travel as the private-use code points
+// U+F780..U+F7FF (U+F700 + byte); genuine characters in that range are
+// escaped the same way, byte by byte, so the mapping is reversible.
+constexpr uint32_t kByteEscape = 0xF700;
+
+size_t utf8_sequence(const unsigned char* p, size_t left, uint32_t& cp) {
+  unsigned char c = p[0];
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || n > left) return 0;
+  cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+bool is_byte_escape(uint32_t cp) { return cp >= kByteEscape + 0x80 && cp <= kByteEscape + 0xFF; }
+
+void put_byte_escape(std::string& out, unsigned char b) {
+  uint32_t cp = kByteEscape + b;
+  out += char(0xE0 | (cp >> 12));
+  out += char(0x80 | ((cp >> 6) & 0x3F));
+  out += char(0x80 | (cp & 0x3F));
+}
+
+std::string escape_bytes(const std::string& s) {
+  std::string out;
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp = 0;
+    size_t n = utf8_sequence(p + i, s.size() - i, cp);
+    if (n && !is_byte_escape(cp)) {
+      out.append(s, i, n);
+    } else {
+      for (size_t k = 0; k < (n ? n : 1); k++) put_byte_escape(out, p[i + k]);
+    }
+    i += n ? n : 1;
+  }
+  return out;
+}
+
+std::string unescape_bytes(const std::string& s) {
+  std::string out;
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp = 0;
+    size_t n = utf8_sequence(p + i, s.size() - i, cp);
+    if (n == 3 && is_byte_escape(cp)) out += char(cp - kByteEscape);
+    else out.append(s, i, n ? n : 1);
+    i += n ? n : 1;
+  }
+  return out;
+}
+
+void map_strings(json& j, std::string (*fn)(const std::string&)) {
+  if (j.is_string()) {
+    auto& s = j.get_ref<std::string&>();
+    bool ascii = true;
+    for (unsigned char c : s) ascii = ascii && c < 0x80;
+    if (!ascii) s = fn(s);
+  } else if (j.is_structured()) {
+    for (auto& v : j) map_strings(v, fn);
+  }
+}
+
+json parse_manifest(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw ManifestError(std::string("manifest: not valid JSON: ") + e.what());
+  }
+  map_strings(j, unescape_bytes);
+  return j;
+}
+
 // Reads typed fields out of a JSON object and names the path of any problem.
 class Reader {
  public:
@@ -49,6 +129,7 @@ class Reader {
   int64_t i64(const char* key) const {
     const json& v = at(key);
     if (!v.is_number_integer()) fail(key, "expected an integer");
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) fail(key, "out of range");
     return v.get<int64_t>();
   }
   int32_t i32(const char* key, int64_t lo = INT32_MIN, int64_t hi = INT32_MAX) const {
@@ -435,6 +516,7 @@ std::string manifest_to_json(const ProcessState& st) {
                   {"images_dir", l.images_dir}, {"tracking", l.tracking},
                   {"parent_path", l.parent_path}};
   j["identity"] = st.identity;
+  map_strings(j, escape_bytes);
   return j.dump(1);
 }
 
@@ -444,16 +526,12 @@ std::string range_manifest_to_json(uint64_t start, uint64_t end, const std::stri
   j["start"] = start;
   j["end"] = end;
   j["parent_path"] = parent_path;
+  map_strings(j, escape_bytes);
   return j.dump();
 }
 
 bool range_manifest_from_json(const std::string& text, uint64_t& start, uint64_t& end, std::string& parent_path) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw ManifestError(std::string("manifest: not valid JSON: ") + e.what());
-  }
+  json j = parse_manifest(text);
   if (!j.is_object() || !j.contains("kind") || j["kind"] != "range") return false;
   Reader r(j, "manifest");
   start = r.u64("start");
@@ -464,12 +542,7 @@ bool range_manifest_from_json(const std::string& text, uint64_t& start, uint64_t
 }
 
 ProcessState manifest_from_json(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw ManifestError(std::string("manifest: not valid JSON: ") + e.what());
-  }
+  json j = parse_manifest(text);
   Reader r(j, "manifest");
   ProcessState st;
   st.pid = r.i32("pid", 1, 1 << 30);

@@ -63,6 +63,7 @@ void validate_process_state(const ProcessState& st) {
       bad("vdso/vvar layout is inconsistent");
   }
 
+  if (st.exe_file < -1 || st.exe_file >= int64_t(st.files.size())) bad("exe_file: file index out of range");
   for (size_t i = 0; i < st.files.size(); i++)
     if (st.files[i].path.empty() || st.files[i].path[0] != '/')
       bad("files[" + std::to_string(i) + "]: path is not absolute");
