@@ -39,16 +39,29 @@ struct ParseCtx {
   const std::vector<AddressRange>* exclude;
   Msg* err;
   bool failed = false;
+  bool last_fixed = false;  // the last region emitted had the tracker's protection replaced
 };
 
 void add_pieces(ParseCtx& c, const Region& r, bool read_all) {
   // Cut libckpt's own memory out (the kernel may have merged it with a neighbour).
   uint64_t pos = r.start;
-  auto emit = [&](uint64_t s, uint64_t e) {
-    if (s >= e) return;
+  auto emit_one = [&](uint64_t s, uint64_t e, uint32_t prot, bool fixed) {
+    bool prev_fixed = c.last_fixed;
+    c.last_fixed = fixed;
+    if ((fixed || prev_fixed) && !c.st->regions.empty()) {
+      // Chunks the tracker split off their neighbours join them again.
+      Region& prev = c.st->regions.back();
+      if (prev.end == s && prev.kind == RegionKind::Anonymous && r.kind == RegionKind::Anonymous && prev.prot == prot &&
+          prev.vmflags == r.vmflags && prev.name == r.name && prev.pages_saved == r.pages_saved && !prev.inode &&
+          !r.inode && c.mc->read_all.back() == uint8_t(read_all) && prev.file == r.file && r.file < 0) {
+        prev.end = e;
+        return;
+      }
+    }
     Region piece = r;
     piece.start = s;
     piece.end = e;
+    piece.prot = prot;
     if (piece.file >= 0 || piece.inode) piece.offset = r.offset + (s - r.start);
     c.st->regions.push_back(std::move(piece));
     c.mc->read_all.push_back(read_all);
@@ -56,6 +69,25 @@ void add_pieces(ParseCtx& c, const Region& r, bool read_all) {
     c.mc->classified.push_back(0);
     c.mc->spans.emplace_back();
   };
+  auto emit = [&](uint64_t s, uint64_t e) {
+    // The mprotect tracker's write protection is not the application's: record
+    // the application's (the kernel may have merged a protected chunk with a
+    // neighbour whose protection the application chose).
+    DirtyTracker* t = active_tracker();
+    if (!t || r.kind != RegionKind::Anonymous) {
+      if (s < e) emit_one(s, e, r.prot, false);
+      return;
+    }
+    while (s < e) {
+      uint64_t run_end;
+      uint32_t app_prot;
+      bool tracker_protected = t->protected_run(s, r.prot, run_end, app_prot);
+      uint64_t piece_end = std::min(std::max(run_end, s + kPage), e);
+      emit_one(s, piece_end, tracker_protected ? app_prot : r.prot, tracker_protected);
+      s = piece_end;
+    }
+  };
+
   for (const AddressRange& x : *c.exclude) {
     if (x.end <= pos || x.start >= r.end) continue;
     emit(pos, std::max(pos, x.start));

@@ -1,3 +1,4 @@
+#undef _FILE_OFFSET_BITS  // both plain and 64-bit-offset functions are looked up
 #include "real.h"
 
 #include <dlfcn.h>

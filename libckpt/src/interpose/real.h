@@ -4,7 +4,20 @@
 // before libckpt's constructor ran (by another library's constructor)
 // resolves them on the spot.
 #pragma once
+#include <dirent.h>
 #include <poll.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysinfo.h>
+#include <sys/times.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -22,7 +35,14 @@
   X(pause) X(poll) X(ppoll) X(select) X(pselect) X(epoll_wait) X(epoll_pwait) X(sem_wait)            \
   X(sem_timedwait) X(sem_clockwait) X(close) X(dup2) X(dup3) X(close_range) X(closefrom)             \
   X(pthread_create) X(pthread_exit) X(timer_create) X(timer_delete) X(listen) X(inotify_add_watch)   \
-  X(inotify_rm_watch)
+  X(inotify_rm_watch) X(read) X(pread) X(pread64) X(readv) X(preadv) X(preadv2) X(recv) X(recvfrom)     \
+  X(recvmsg) X(recvmmsg) X(fread) X(fread_unlocked) X(fgets) X(getdelim) X(readlink) X(readlinkat)     \
+  X(getcwd) X(stat) X(lstat) X(fstat) X(fstatat) X(statx) X(statfs) X(fstatfs) X(getdents64)           \
+  X(getsockopt) X(getsockname) X(getpeername) X(accept) X(accept4) X(waitpid) X(wait) X(wait4)         \
+  X(waitid) X(pipe) X(pipe2) X(socketpair) X(getrusage) X(times) X(uname) X(sysinfo) X(getrlimit)      \
+  X(getrandom) X(getentropy) X(ioctl) X(opendir) X(fdopendir) X(closedir) X(mmap) X(munmap)            \
+  X(mprotect) X(mremap) X(preadv64) X(stat64) X(lstat64) X(fstat64) X(fstatat64) X(statfs64)          \
+  X(fstatfs64) X(getrlimit64) X(sigaltstack)
 
 namespace ckpt::real {
 

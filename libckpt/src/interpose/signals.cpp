@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "real.h"
+#include "sigsegv_chain.h"
 #include "runtime/config.h"
 #include "runtime/runtime.h"
 #include "thread_signals.h"
@@ -107,6 +108,7 @@ CKPT_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
     return 0;
   }
   if (sig <= 0 || sig > 64 || !runtime_active()) return CKPT_REAL(sigaction)(sig, act, old);
+  if (sig == SIGSEGV && sigsegv_app_sigaction(act, old)) return 0;  // libsigsegv owns it (mprotect tracking)
   struct sigaction previous = g_app_actions[sig];
   struct sigaction kernel_old;
   int r;
@@ -132,6 +134,7 @@ CKPT_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction
 
 namespace {
 sighandler_t install(int sig, sighandler_t handler, int flags) {
+  if (sigsegv_intercept_signal(sig, handler)) return SIG_DFL;
   struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;

@@ -109,7 +109,23 @@ void copy_str(char* dst, size_t cap, const char* src) {
 
 // --- phase 1: capture -------------------------------------------------------
 
+// libckpt's own memory that images leave out (the arena is added by
+// capture_regions itself).
+std::vector<AddressRange> libckpt_scratch() {
+  std::vector<AddressRange> r = {
+      {uint64_t(private_stack_start()), uint64_t(private_stack_end())},
+      {uint64_t(control::mapping_start()), uint64_t(control::mapping_end())},
+  };
+  if (const DirtyTracker* t = active_tracker()) {
+    AddressRange own{0, 0};
+    t->own_memory(own.start, own.end);
+    if (own.end > own.start) r.push_back(own);
+  }
+  return r;
+}
+
 bool track_pages(ProcessState& st, MemoryCapture& mc, Msg& err);
+void record_threads(ProcessState& st);
 void fill_header(ckpt_file_header& h);
 
 void capture_phase(void*) {
@@ -126,10 +142,7 @@ void capture_phase(void*) {
   s.fds = new FdCapture;
   ProcessState& st = *s.state;
   FileTable files(st.files);
-  std::vector<AddressRange> exclude = {
-      {uint64_t(private_stack_start()), uint64_t(private_stack_end())},
-      {uint64_t(control::mapping_start()), uint64_t(control::mapping_end())},
-  };
+  std::vector<AddressRange> exclude = libckpt_scratch();
   bool ok = capture_process_basics(st, s.err);
   if (ok) capture_signal_actions(st);
   ok = ok && capture_timers(st, s.err);
@@ -152,6 +165,7 @@ void capture_phase(void*) {
     l.images_dir = g_config.images_dir;
     l.sequence = ++s.image_counter;  // here, not in the writer: a forked writer's copy is lost
     st.identity = g_identity;
+    record_threads(st);
     ok = track_pages(st, *s.memory, s.err);
   }
   if (!ok) {
@@ -215,13 +229,15 @@ std::string image_base_name(const ProcessState& st) {
   return base.empty() ? "process" : base;
 }
 
-void write_phase(void*) {
+// The frozen threads' state, as the image records it. Recorded twice: for the
+// tracker while capturing, and again for the image once the coordinator has
+// saved where it resumes.
+void record_threads(ProcessState& st) {
   Session& s = g_session;
-  ProcessState& st = *s.state;
+  st.threads.clear();
   for (uint32_t i = 0; i < s.frozen.count; i++) {
     if (!s.frozen.slots[i].tid) continue;
     const ThreadCapture& slot = s.frozen.slots[i];
-    for (uint32_t k = 0; k < slot.npending; k++) st.pending_signals.push_back({slot.tid, to_hex(slot.pending[k], 128)});
     ThreadState t = thread_state_from(slot);
     if (t.tid == st.pid) {
       t.origin = "main";
@@ -234,6 +250,17 @@ void write_phase(void*) {
       t.origin = "unregistered";  // made inside glibc, before libckpt loaded, or by a raw clone
     }
     st.threads.push_back(std::move(t));
+  }
+}
+
+void write_phase(void*) {
+  Session& s = g_session;
+  ProcessState& st = *s.state;
+  record_threads(st);
+  for (uint32_t i = 0; i < s.frozen.count; i++) {
+    const ThreadCapture& slot = s.frozen.slots[i];
+    if (!slot.tid) continue;
+    for (uint32_t k = 0; k < slot.npending; k++) st.pending_signals.push_back({slot.tid, to_hex(slot.pending[k], 128)});
   }
   std::string manifest = manifest_to_json(st);
 
@@ -378,11 +405,7 @@ void arm_tracking_after_restore(void*) {
     MemoryCapture mc;
     FileTable files(st.files);
     Msg err;
-    std::vector<AddressRange> exclude = {
-        {uint64_t(private_stack_start()), uint64_t(private_stack_end())},
-        {uint64_t(control::mapping_start()), uint64_t(control::mapping_end())},
-    };
-    if (capture_regions(st, files, mc, exclude, err) && active_tracker()->rearm(st, err)) g_tracking_armed = true;
+    if (capture_regions(st, files, mc, libckpt_scratch(), err) && active_tracker()->rearm(st, err)) g_tracking_armed = true;
     else log_warning(Msg() << "cannot track pages after restore (" << err.c_str() << "); the next checkpoint is full");
   }
   arena::reset();

@@ -54,6 +54,14 @@ int find_self(struct dl_phdr_info* info, size_t, void*) {
   copy_str(g_config.library_path, sizeof g_config.library_path, info->dlpi_name);
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uintptr_t lo = (info->dlpi_addr + ph.p_vaddr) & ~uintptr_t(4095);
+    uintptr_t hi = (info->dlpi_addr + ph.p_vaddr + ph.p_memsz + 4095) & ~uintptr_t(4095);
+    if (!g_config.library_start || lo < g_config.library_start) g_config.library_start = lo;
+    if (hi > g_config.library_end) g_config.library_end = hi;
+  }
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_NOTE) continue;
     auto p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
     auto end = p + ph.p_memsz;

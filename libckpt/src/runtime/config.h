@@ -45,6 +45,7 @@ struct Config {
   char program[256] = "";  // base name of the program at load time: names its images
   uint8_t build_id[32] = {};
   uint32_t build_id_len = 0;
+  uintptr_t library_start = 0, library_end = 0;  // libckpt.so's loaded image, .bss included
   ckpt_cpu_features cpu = {};
   char uts_sysname[65] = "", uts_release[65] = "", uts_version[65] = "", uts_machine[65] = "";
 };

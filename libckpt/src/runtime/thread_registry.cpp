@@ -58,6 +58,11 @@ void registry_rename(int32_t old_tid, int32_t new_tid) {
     }
 }
 
+void for_each_thread_stack(void (*fn)(uint64_t lo, uint64_t hi, void* ctx), void* ctx) {
+  for (const RegisteredThread& t : g_threads)
+    if (__atomic_load_n(&t.tid, __ATOMIC_ACQUIRE) > 0 && t.stack_hi > t.stack_lo) fn(t.stack_lo, t.stack_hi, ctx);
+}
+
 void registry_clear() {
   int32_t self = int32_t(ckpt_syscall0(CKPT_NR_gettid));
   for (RegisteredThread& t : g_threads)

@@ -18,7 +18,9 @@ struct RegisteredThread {
 void registry_add(pthread_t self, uintptr_t start_fn);
 void registry_remove(int32_t tid);
 const RegisteredThread* registry_find(int32_t tid);
-void registry_clear();
-void registry_rename(int32_t old_tid, int32_t new_tid);  // restored under new tids  // fork child: only the calling thread survives
+void registry_clear();  // fork child: only the calling thread survives
+void registry_rename(int32_t old_tid, int32_t new_tid);  // restored under new tids
+// Calls fn(lo, hi) for the stack of every registered live thread.
+void for_each_thread_stack(void (*fn)(uint64_t lo, uint64_t hi, void* ctx), void* ctx);
 
 }  // namespace ckpt

@@ -1,11 +1,480 @@
-// The mprotect backend (not available yet in this build).
+// The mprotect backend, for kernels without asynchronous uffd-wp.
+//
+// After each checkpoint the private writable anonymous regions (except
+// stacks) are write-protected in 64 KiB chunks; the first write to a chunk
+// faults, libsigsegv hands the fault to libckpt, which marks the chunk dirty
+// and gives the application its protection back. Chunks rather than pages
+// keep the number of mappings the kernel must split to a bound
+// (vm.max_map_count).
+//
+// The classic trap: a system call writing into a protected page fails with
+// EFAULT instead of faulting. libckpt unprotects the buffers of the public
+// wrappers that write user memory before calling them (interpose/
+// user_writes.cpp), keeps stdio and directory-stream buffers unprotected,
+// and honours the application's own mprotect/mmap/munmap/mremap. Remaining
+// exposure: system calls glibc makes internally into heap buffers other
+// than those (e.g. the resolver's, NSS's) can fail with EFAULT; use the uffd
+// backend where the kernel has it. A write is never silently missed: a
+// region the tracker cannot vouch for (its extent or protection changed) is
+// saved in full.
+#include <sigsegv.h>
+#include <stdio.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "capture/page_scan.h"
+#include "common/raw_syscall.h"
 #include "dirty_tracker.h"
+#include "interpose/sigsegv_chain.h"
+#include "mprotect_model.h"
+#include "capture/memory.h"
+#include "runtime/arena.h"
+#include "runtime/config.h"
+#include "runtime/runtime.h"
+#include "runtime/thread_registry.h"
+
+// glibc's list of open FILE streams (exported, used by fflush(NULL)).
+extern "C" FILE* _IO_list_all __attribute__((weak));
 
 namespace ckpt {
 
+namespace {
+
+// Protection granularity: a page where the tracked memory is small, coarser
+// where it is large, so that the mappings the kernel must split stay far
+// below vm.max_map_count (65530) whatever the write pattern.
+constexpr uint64_t kMinChunk = 4096, kMaxChunk = 2 << 20;
+constexpr uint64_t kChunkBudget = 16384;
+constexpr size_t kMaxTracked = 8192;
+
+struct Tracked {
+  uint64_t start, end;   // chunk-aligned inside the region
+  uint32_t app_prot;     // what the application set (always includes PROT_WRITE)
+  uint32_t valid;        // 0: the application changed it; saved in full
+  uint8_t* dirty;        // one state byte per chunk
+  uint64_t chunk;        // bytes per chunk
+
+  size_t index(uint64_t addr) const { return (addr - start) / chunk; }
+  uint64_t chunk_start(size_t c) const { return start + c * chunk; }
+  uint64_t chunk_end(size_t c) const { return std::min(start + (c + 1) * chunk, end); }
+  size_t chunks() const { return (end - start + chunk - 1) / chunk; }
+};
+
+Tracked g_tracked[kMaxTracked];
+size_t g_ntracked = 0;
+uint8_t* g_dirty_pool = nullptr;  // dirty bytes of every tracked range
+size_t g_pool_size = 0;
+bool g_active = false;
+
+const Tracked* find(uint64_t addr) {
+  size_t lo = 0, hi = g_ntracked;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (g_tracked[mid].end <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < g_ntracked && g_tracked[lo].start <= addr ? &g_tracked[lo] : nullptr;
+}
+
+// A chunk's state (Tracked::dirty): anything but kProtected means written
+// (or no longer vouched for).
+enum : uint8_t { kProtected = 0, kUnprotecting = 1, kWritable = 2, kForgotten = 3 };
+
+// Changes to the model and the protection it describes are not interrupted
+// by the freeze signal: a checkpoint re-arms with a new model, and a thread
+// frozen half-way would finish its update against that one.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    uint64_t all = ~((uint64_t(1) << (SIGSEGV - 1)) | (uint64_t(1) << (SIGBUS - 1)));
+    ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_BLOCK, long(&all), long(&old_), 8);
+  }
+  ~SignalsBlocked() { ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_SETMASK, long(&old_), 0, 8); }
+
+ private:
+  uint64_t old_ = 0;
+};
+
+// Whether libckpt's write protection is (or may still be) on the chunk.
+bool chunk_protected(const Tracked& t, size_t c) {
+  uint8_t s = __atomic_load_n(&t.dirty[c], __ATOMIC_ACQUIRE);
+  return s == kProtected || s == kUnprotecting;
+}
+
+// Gives the application its protection back on the chunk holding `addr`.
+// Returns false if `addr` is not in a tracked range.
+bool unprotect_chunk(uint64_t addr) {
+  SignalsBlocked blocked;
+  const Tracked* t = find(addr);
+  if (!t) return false;
+  size_t c = t->index(addr);
+  uint8_t expected = kProtected;
+  if (!__atomic_compare_exchange_n(&t->dirty[c], &expected, kUnprotecting, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    return true;  // another thread did it, or is doing it
+  uint64_t s = t->chunk_start(c), e = t->chunk_end(c);
+  if (ckpt_syscall3(CKPT_NR_mprotect, long(s), long(e - s), t->app_prot) != 0) {
+    // Splitting the mapping failed (vm.max_map_count): give the whole range
+    // back, all of it counted written.
+    for (size_t i = 0; i < t->chunks(); i++) __atomic_store_n(&t->dirty[i], uint8_t(kWritable), __ATOMIC_RELEASE);
+    ckpt_syscall3(CKPT_NR_mprotect, long(t->start), long(t->end - t->start), t->app_prot);
+  }
+  __atomic_store_n(&t->dirty[c], kWritable, __ATOMIC_RELEASE);
+  return true;
+}
+
+int on_fault(void* addr, int) {
+  uint64_t a = uint64_t(addr);
+  const Tracked* t = find(a);
+  uint8_t state = t ? __atomic_load_n(&t->dirty[t->index(a)], __ATOMIC_ACQUIRE) : kForgotten;
+  if (state == kProtected) {
+    unprotect_chunk(a);
+    return 1;
+  }
+  if (state == kUnprotecting) {
+    // Another thread is giving the chunk back: retry once it has.
+    ckpt_syscall0(CKPT_NR_sched_yield);
+    return 1;
+  }
+  // Not ours: the application's own fault (a guard page...). Let its handler see it.
+  sigsegv_decline();
+  return 0;
+}
+
+// Memory that must stay writable: libckpt's own (written while the
+// application is frozen, or from handlers that block SIGSEGV), every stack,
+// and what the kernel writes on the application's behalf (rseq cpu ids,
+// signal frames on alternate stacks, robust futex lists, clear_child_tid):
+// the kernel does not fault on those, it fails or kills the thread.
+struct KeepWritable {
+  std::vector<AddressRange> ranges;
+  void add(uint64_t s, uint64_t e) {
+    if (e > s) ranges.push_back({s & ~uint64_t(4095), (e + 4095) & ~uint64_t(4095)});
+  }
+};
+
+// The threads' kernel-written areas as of the last checkpoint. Kept in
+// libckpt's own memory, which the image carries: a restored process re-arms
+// before it could learn them again.
+constexpr size_t kMaxThreadAreas = 4 * 4096;
+AddressRange g_thread_areas[kMaxThreadAreas];
+size_t g_nthread_areas = 0;
+
+// New alternate signal stacks (sigaltstack after the checkpoint).
+constexpr size_t kMaxAltStacks = 256;
+AddressRange g_altstacks[kMaxAltStacks];
+
+void remember_thread_areas(const ProcessState& st) {
+  size_t n = 0;
+  auto add = [&](uint64_t s, uint64_t len) {
+    if (s && n < kMaxThreadAreas) g_thread_areas[n++] = {s, s + std::max<uint64_t>(len, 1)};
+  };
+  for (const ThreadState& t : st.threads) {
+    add(t.stack_lo, t.stack_hi - t.stack_lo);
+    if (!(t.altstack_flags & SS_DISABLE)) add(t.altstack_sp, t.altstack_size);
+    add(t.rseq_area, t.rseq_len);
+    add(t.robust_list, 24);
+    add(t.clear_child_tid, 4);
+  }
+  g_nthread_areas = n;
+}
+
+void collect_keep_writable(const ProcessState& st, KeepWritable& k) {
+  k.add(g_config.library_start, g_config.library_end);
+  k.add(private_stack_start(), private_stack_end());
+  arena::Range ar[64];
+  size_t n = arena::ranges(ar, 64);
+  for (size_t i = 0; i < n; i++) k.add(ar[i].start, ar[i].end);
+  k.add(uint64_t(g_dirty_pool), uint64_t(g_dirty_pool) + g_pool_size);
+  if (!st.threads.empty()) remember_thread_areas(st);  // else: just restored
+  for (size_t i = 0; i < g_nthread_areas; i++) k.add(g_thread_areas[i].start, g_thread_areas[i].end);
+  for (const AddressRange& a : g_altstacks) k.add(a.start, a.end);
+  for_each_thread_stack([](uint64_t lo, uint64_t hi, void* p) { static_cast<KeepWritable*>(p)->add(lo, hi); }, &k);
+  std::sort(k.ranges.begin(), k.ranges.end(), [](const AddressRange& a, const AddressRange& b) { return a.start < b.start; });
+}
+
+bool holds_a_thread_stack(const ProcessState& st, const Region& r, const Region* below) {
+  if ((r.vmflags & kVmGrowsDown) || r.name == "[stack]") return true;
+  for (const ThreadState& t : st.threads)
+    if (t.interrupted_rsp >= r.start && t.interrupted_rsp < r.end) return true;
+  // glibc's cached stacks of exited threads (reused by the next
+  // pthread_create) sit right above their PROT_NONE guard.
+  return below && below->end == r.start && below->prot == PROT_NONE;
+}
+
+bool trackable(const Region& r) {
+  return r.kind == RegionKind::Anonymous && r.pages_saved && (r.prot & PROT_WRITE) &&
+         !(r.vmflags & (kVmHugetlb | kVmIo | kVmLocked));
+}
+
+class MprotectTracker final : public DirtyTracker {
+ public:
+  constexpr MprotectTracker() {}
+  const char* name() const override { return "mprotect"; }
+
+  bool vouches(const Region& r) const override {
+    if (r.kind != RegionKind::Anonymous) return false;
+    for (size_t i = 0; i < g_ntracked; i++)
+      if (g_tracked[i].valid && g_tracked[i].start < r.end && r.start < g_tracked[i].end) return true;
+    return false;
+  }
+
+  // A present page is unchanged only inside a valid tracked range, in a chunk
+  // that is still protected.
+  bool classify(const Region& r, std::vector<PageSpan>& out, Msg& err) override {
+    PageScanner scanner;
+    struct Ctx {
+      std::vector<PageSpan>* out;
+    } c{&out};
+    auto fn = [](uint64_t s, uint64_t e, uint64_t cat, void* p) -> bool {
+      if (cat & kPagePfnZero) return true;
+      auto& v = *static_cast<Ctx*>(p)->out;
+      for (uint64_t a = s; a < e; a += 4096) {
+        const Tracked* t = find(a);
+        bool changed = !t || !t->valid || t->dirty[t->index(a)];
+        if (!v.empty() && v.back().end == a && v.back().changed == changed) v.back().end = a + 4096;
+        else v.push_back({a, a + 4096, changed});
+      }
+      return true;
+    };
+    if (!scanner.scan(r.start, r.end, true, fn, &c)) {
+      err << "cannot scan the pages of " << r.name.c_str();
+      return false;
+    }
+    return true;
+  }
+
+  bool protected_run(uint64_t addr, uint32_t shown_prot, uint64_t& run_end, uint32_t& app_prot) override {
+    Tracked* t = const_cast<Tracked*>(find(addr));
+    if (!t) {
+      // Unprotected up to the next tracked range.
+      const Tracked* next = nullptr;
+      for (size_t i = 0; i < g_ntracked && !next; i++)
+        if (g_tracked[i].start > addr) next = &g_tracked[i];
+      run_end = next ? next->start : ~uint64_t(0);
+      return false;
+    }
+    size_t first = t->index(addr), c = first, nchunks = t->chunks();
+    bool prot = chunk_protected(*t, c);
+    while (c + 1 < nchunks && chunk_protected(*t, c + 1) == prot) c++;
+    run_end = t->chunk_end(c);
+    app_prot = t->app_prot;
+    if (prot && shown_prot != (t->app_prot & ~uint32_t(PROT_WRITE))) {
+      // Not as libckpt left it: changed by a call it did not see (glibc's
+      // internal mmap/mprotect/brk). Its contents can no longer be vouched for.
+      t->valid = 0;
+      for (size_t i = first; i <= c; i++) __atomic_store_n(&t->dirty[i], uint8_t(kForgotten), __ATOMIC_RELEASE);
+      return false;
+    }
+    return prot;
+  }
+
+  bool rearm(const ProcessState& st, Msg& err) override {
+    // Chunks the last interval left protected: those the new model does not
+    // cover get the application's protection back below.
+    std::vector<Run> left_protected;
+    protected_runs(left_protected);
+
+    // New model: the trackable regions minus what must stay writable, in chunks.
+    KeepWritable keep;
+    collect_keep_writable(st, keep);
+    size_t n = 0, chunks = 0;
+    uint64_t chunk = kMinChunk;
+    auto for_each_piece = [&](auto&& fn) {
+      const Region* below = nullptr;
+      for (const Region& r : st.regions) {
+        const Region* prev = below;
+        below = &r;
+        if (!trackable(r) || holds_a_thread_stack(st, r, prev)) continue;
+        uint64_t pos = r.start;
+        for (const AddressRange& k : keep.ranges) {
+          if (k.end <= pos || k.start >= r.end) continue;
+          fn(pos, std::min(k.start, r.end), r.prot);
+          pos = std::max(pos, k.end);
+        }
+        if (pos < r.end) fn(pos, r.end, r.prot);
+      }
+    };
+    uint64_t total = 0;
+    for_each_piece([&](uint64_t s, uint64_t e, uint32_t) { total += e - s; });
+    while (chunk < kMaxChunk && total / chunk > kChunkBudget) chunk *= 2;
+    __atomic_store_n(&g_ntracked, size_t(0), __ATOMIC_RELEASE);
+    for_each_piece([&](uint64_t s, uint64_t e, uint32_t prot) {
+      s = (s + chunk - 1) & ~(chunk - 1);
+      e &= ~(chunk - 1);
+      if (s >= e) return;
+      if (n && g_tracked[n - 1].end == s && g_tracked[n - 1].app_prot == prot) {
+        g_tracked[n - 1].end = e;
+      } else {
+        if (n == kMaxTracked) return;
+        g_tracked[n++] = {s, e, prot, 1, nullptr, chunk};
+      }
+      chunks += (e - s) / chunk;
+    });
+    if (chunks > g_pool_size || !g_dirty_pool) {
+      if (g_dirty_pool) ckpt_syscall2(CKPT_NR_munmap, long(g_dirty_pool), long(g_pool_size));
+      g_pool_size = (chunks + 4095) & ~size_t(4095);
+      long p = ckpt_syscall6(CKPT_NR_mmap, 0, long(g_pool_size ? g_pool_size : 4096), PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (CKPT_IS_ERR(p)) {
+        g_dirty_pool = nullptr;
+        g_pool_size = 0;
+        n = 0;
+        err << "out of memory for the dirty map";
+      } else {
+        g_dirty_pool = reinterpret_cast<uint8_t*>(p);
+      }
+    }
+    if (g_dirty_pool) memset(g_dirty_pool, kProtected, chunks);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+      g_tracked[i].dirty = g_dirty_pool + used;
+      used += g_tracked[i].chunks();
+    }
+
+    // Old protection outside the new model goes.
+    for (const Run& run : left_protected) {
+      uint64_t pos = run.start;
+      for (size_t i = 0; i < n && pos < run.end; i++) {
+        const Tracked& t = g_tracked[i];
+        if (t.end <= pos || t.start >= run.end) continue;
+        if (t.start > pos) ckpt_syscall3(CKPT_NR_mprotect, long(pos), long(t.start - pos), run.prot);
+        pos = t.end;
+      }
+      if (pos < run.end) ckpt_syscall3(CKPT_NR_mprotect, long(pos), long(run.end - pos), run.prot);
+    }
+
+    for (size_t i = 0; i < n; i++) {
+      Tracked& t = g_tracked[i];
+      if (ckpt_syscall3(CKPT_NR_mprotect, long(t.start), long(t.end - t.start), t.app_prot & ~PROT_WRITE) != 0) {
+        // Not (all) mapped as the capture saw it: leave it alone, untracked.
+        ckpt_syscall3(CKPT_NR_mprotect, long(t.start), long(t.end - t.start), t.app_prot);
+        t.valid = 0;
+        memset(t.dirty, kForgotten, t.chunks());
+      }
+    }
+    __atomic_store_n(&g_ntracked, n, __ATOMIC_RELEASE);
+    // Buffers glibc fills from inside (stdio, directory streams) stay writable.
+    if (&_IO_list_all)
+      for (FILE* f = _IO_list_all; f; f = f->_chain)
+        if (f->_IO_buf_base && f->_IO_buf_end > f->_IO_buf_base)
+          mprotect_touch(f->_IO_buf_base, size_t(f->_IO_buf_end - f->_IO_buf_base));
+    for_each_kept_writable([](uint64_t s, uint64_t len) { mprotect_touch(reinterpret_cast<void*>(s), len); });
+    g_active = n > 0;
+    return n > 0 || err.size() == 0;
+  }
+
+  void reset() override {
+    // Fork child of the application: it is not tracked; give every chunk
+    // still protected its protection back.
+    std::vector<Run> runs;
+    protected_runs(runs);
+    for (const Run& r : runs) ckpt_syscall3(CKPT_NR_mprotect, long(r.start), long(r.end - r.start), r.prot);
+    abandon();
+  }
+
+  void abandon() override {
+    // Restored process: its memory was re-created with the application's
+    // protection; only the model goes (and the dirty map, never in an image).
+    __atomic_store_n(&g_ntracked, size_t(0), __ATOMIC_RELEASE);
+    g_active = false;
+    g_dirty_pool = nullptr;
+    g_pool_size = 0;
+  }
+
+  void own_memory(uint64_t& start, uint64_t& end) const override {
+    start = uint64_t(g_dirty_pool);
+    end = start + g_pool_size;
+  }
+
+ private:
+  struct Run {
+    uint64_t start, end;
+    uint32_t prot;
+  };
+  // The chunks that are protected now, merged into runs.
+  static void protected_runs(std::vector<Run>& out) {
+    for (size_t i = 0; i < g_ntracked; i++) {
+      const Tracked& t = g_tracked[i];
+      for (size_t c = 0; c < t.chunks(); c++) {
+        if (!chunk_protected(t, c)) continue;
+        uint64_t s = t.chunk_start(c), e = t.chunk_end(c);
+        if (!out.empty() && out.back().end == s && out.back().prot == t.app_prot) out.back().end = e;
+        else out.push_back({s, e, t.app_prot});
+      }
+    }
+  }
+};
+
+MprotectTracker g_mprotect;
+
+}  // namespace
+
+// --- used by the interposed functions ----------------------------------------
+
+bool mprotect_tracking() { return g_active && __atomic_load_n(&g_ntracked, __ATOMIC_ACQUIRE) > 0; }
+
+void mprotect_touch(const void* addr, size_t len) {
+  if (!g_active || !len) return;
+  uint64_t a = uint64_t(addr) & ~uint64_t(4095), end = uint64_t(addr) + len;
+  while (a < end) {
+    const Tracked* t = find(a);
+    if (t) unprotect_chunk(a);
+    a = t ? t->chunk_end(t->index(a)) : a + 4096;
+  }
+}
+
+void mprotect_forget(uint64_t start, uint64_t len) {
+  // The application is about to change [start, start+len): the tracked
+  // ranges there can no longer be vouched for (saved in full at the next
+  // checkpoint). Chunks entirely inside get the application's own treatment;
+  // a chunk it only partly covers gets the application's protection back
+  // first, so the rest of it does not keep libckpt's.
+  uint64_t end = start + len;
+  SignalsBlocked blocked;
+  for (size_t i = 0; i < g_ntracked; i++) {
+    Tracked& t = g_tracked[i];
+    if (t.end <= start || t.start >= end) continue;
+    t.valid = 0;
+    uint64_t s = std::max(start, t.start), e = std::min(end, t.end);
+    for (size_t c = t.index(s); c < t.chunks() && t.chunk_start(c) < e; c++) {
+      uint64_t cs = t.chunk_start(c), ce = t.chunk_end(c);
+      uint8_t was = __atomic_exchange_n(&t.dirty[c], uint8_t(kForgotten), __ATOMIC_ACQ_REL);
+      if (was == kProtected && (cs < start || ce > end)) ckpt_syscall3(CKPT_NR_mprotect, long(cs), long(ce - cs), t.app_prot);
+    }
+  }
+}
+
+void mprotect_new_altstack(const void* sp, size_t size) {
+  // The kernel writes signal frames there: it must stay writable, now and
+  // after every re-arm.
+  uint64_t s = uint64_t(sp);
+  for (AddressRange& a : g_altstacks) {
+    uint64_t expected = 0;
+    if (__atomic_load_n(&a.start, __ATOMIC_ACQUIRE) == s ||
+        __atomic_compare_exchange_n(&a.start, &expected, s, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+      a.end = s + size;
+      break;
+    }
+  }
+  if (g_active) mprotect_touch(sp, size);
+}
+
+uint32_t mprotect_app_prot(uint64_t addr, bool& known) {
+  const Tracked* t = find(addr);
+  known = t != nullptr;
+  return t ? t->app_prot : 0;
+}
+
 DirtyTracker* mprotect_tracker(Msg& why) {
-  why << "not built";
-  return nullptr;
+  if (!sigsegv_chain_install(on_fault)) {
+    why << "cannot install the SIGSEGV handler (libsigsegv)";
+    return nullptr;
+  }
+  return &g_mprotect;
 }
 
 }  // namespace ckpt

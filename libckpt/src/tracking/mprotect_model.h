@@ -1,0 +1,23 @@
+// What the mprotect backend offers the interposed functions.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace ckpt {
+
+bool mprotect_tracking();
+// The kernel or glibc is about to write [addr, addr+len): unprotect it (and
+// count it dirty) first, so the write does not fail with EFAULT.
+void mprotect_touch(const void* addr, size_t len);
+// The application changed the mapping of [start, start+len).
+void mprotect_forget(uint64_t start, uint64_t len);
+// The application set up an alternate signal stack.
+void mprotect_new_altstack(const void* sp, size_t size);
+// The protection the application set on a tracked address.
+uint32_t mprotect_app_prot(uint64_t addr, bool& known);
+
+// Buffers a re-arm must leave writable (directory streams, destinations of
+// calls in flight), kept by interpose/user_writes.cpp.
+void for_each_kept_writable(void (*fn)(uint64_t start, uint64_t len));
+
+}  // namespace ckpt
