@@ -78,11 +78,14 @@ void ns_forward(int sig) {
   if (g_ns_app > 0) kill(g_ns_app, sig);
 }
 
-[[noreturn]] void namespace_init(pid_t want, int ready_in, int status_out, const std::function<void()>& become_app,
-                                 const std::vector<int>& app_only_fds) {
+[[noreturn]] void namespace_init(pid_t want, int ready_in, int status_out, const ClockPlan* clocks,
+                                 const std::function<void()>& become_app, const std::vector<int>& app_only_fds) {
   char go;
   if (read(ready_in, &go, 1) != 1) _exit(1);  // the parent failed to set up our maps
   close(ready_in);
+  std::string clock_error;
+  if (clocks && !enter_time_namespace(*clocks, clock_error))
+    fprintf(stderr, "ckpt-run: warning: %s; monotonic clocks restart from this boot's\n", clock_error.c_str());
   // Our own /proc, so that /proc/self is the restored process.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
       mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
@@ -144,8 +147,24 @@ IdentityChoice choose_identity(pid_t pid, const std::vector<pid_t>& tids, bool a
   throw RestoreError(c.why_not_same_pid + ", and user namespaces are disabled; use --new-pid to restore under a new pid");
 }
 
-void RestoredProcess::start(uint32_t& mode, pid_t want_pid, const std::function<void()>& become_app,
-                            const std::vector<int>& app_only_fds) {
+void RestoredProcess::start(uint32_t& mode, pid_t want_pid, const ClockPlan& clocks,
+                            const std::function<void()>& become_app, const std::vector<int>& app_only_fds) {
+  // Root creates the time namespace here, for every child from now on; an
+  // ordinary user's namespace init creates it inside its user namespace.
+  bool root = geteuid() == 0;
+  const ClockPlan* init_clocks = nullptr;
+  if (clocks.needed) {
+    std::string error;
+    if (root) {
+      if (!enter_time_namespace(clocks, error))
+        fprintf(stderr, "ckpt-run: warning: %s; monotonic clocks restart from this boot's\n", error.c_str());
+    } else if (mode == CKPT_IDENTITY_NAMESPACE) {
+      init_clocks = &clocks;
+    } else {
+      fprintf(stderr, "ckpt-run: warning: the image is from another boot and creating a time namespace needs root "
+                      "or a user namespace: monotonic clocks restart from this boot's\n");
+    }
+  }
   if (mode == CKPT_IDENTITY_SAME_PID) {
     // /proc/PID can be gone while the pid still names a process group or a
     // session (a shell's job, a terminal's foreground group): retry a little.
@@ -177,7 +196,6 @@ void RestoredProcess::start(uint32_t& mode, pid_t want_pid, const std::function<
     }
     return;
   }
-  bool root = geteuid() == 0;
   int go[2], status[2];
   if (pipe2(go, O_CLOEXEC) != 0 || pipe2(status, O_CLOEXEC) != 0)
     throw RestoreError(std::string("cannot create pipes: ") + strerror(errno));
@@ -189,7 +207,7 @@ void RestoredProcess::start(uint32_t& mode, pid_t want_pid, const std::function<
   if (child_ == 0) {
     close(go[1]);
     close(status[0]);
-    namespace_init(want_pid, go[0], status[1], become_app, app_only_fds);
+    namespace_init(want_pid, go[0], status[1], init_clocks, become_app, app_only_fds);
   }
   close(go[0]);
   close(status[1]);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "clocks.h"
 #include "common/restore_info.h"
 
 namespace ckpt {
@@ -39,7 +40,9 @@ class RestoredProcess {
   // application). A pid that turns out to be taken (a process group or
   // session still holds it) is waited for briefly, then `mode` switches to a
   // namespace where the kernel allows one; `become_app` sees the final mode.
-  void start(uint32_t& mode, pid_t want_pid, const std::function<void()>& become_app,
+  // `clocks`: a time namespace to create for the application (done here
+  // for root, by the namespace's init for an ordinary user).
+  void start(uint32_t& mode, pid_t want_pid, const ClockPlan& clocks, const std::function<void()>& become_app,
              const std::vector<int>& app_only_fds);
   // The application's pid as the caller sees it (after it reported ready).
   pid_t app_pid() const;

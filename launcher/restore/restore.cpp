@@ -205,6 +205,9 @@ int run_restore(const Options& o, char** argv) {
     fprintf(stderr, "ckpt-run: %s: restoring with %s\n", identity.why_not_same_pid.c_str(),
             describe_identity(identity.mode).c_str());
 
+  ClockPlan clocks = plan_clocks(chain->newest());
+  if (o.verbose && clocks.needed) fprintf(stderr, "ckpt-run: %s\n", clocks.why.c_str());
+
   int ready[2], error[2];
   if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(error, O_CLOEXEC) != 0) {
     fprintf(stderr, "ckpt-run: cannot create pipes: %s\n", strerror(errno));
@@ -214,7 +217,7 @@ int run_restore(const Options& o, char** argv) {
   TerminalHandover terminal;
   RestoredProcess proc;
   try {
-    proc.start(identity.mode, st.pid, [&] {
+    proc.start(identity.mode, st.pid, clocks, [&] {
       close(ready[0]);
       close(error[0]);
       child_main(*chain, o, ready[1], error[1], identity.mode, terminal);

@@ -526,3 +526,47 @@ def pid_file_and_same_pid(t):
     done = re.search(r'^done ticks=60 pid=\d+ (sum=\w+)$', out, re.M)
     check(done, 'the restored ticker did not print its done line')
     check_equal(done.group(1), ref_done.group(1), 'final checksum of the restored ticker')
+
+
+CLOCK_PRINTER = r'''
+import sys, time
+for i in range(int(sys.argv[1])):
+    print(i, time.clock_gettime_ns(time.CLOCK_MONOTONIC), time.clock_gettime_ns(time.CLOCK_BOOTTIME), flush=True)
+    time.sleep(0.05)
+print("done", flush=True)
+'''
+
+
+def clock_readings(text):
+    """(monotonic_ns, boottime_ns) per printed line, in order."""
+    return [(int(m), int(b)) for _, m, b in re.findall(r'^(\d+) (\d+) (\d+)$', text, re.M)]
+
+
+@test
+def clocks_never_go_back(t):
+    """CLOCK_MONOTONIC and CLOCK_BOOTTIME never go backwards across a restore.
+    On one boot they simply continue; a restore where the image's clocks are
+    ahead of the host's (after a reboot; simulated with
+    CKPT_TEST_CLOCK_SHIFT_S) runs the process in a time namespace whose
+    offsets make them continue from the image's, vdso included."""
+    script = t.path('clocks.py')
+    with open(script, 'w') as f:
+        f.write(CLOCK_PRINTER)
+    app = t.launch([sys.executable, script, '60'])
+    app.wait_ready()
+    app.wait_output(r'^10 ')
+    img = t.checkpoint(app)
+    t.kill9(app)
+    shift_s = 100000
+    r = t.restore(img, continues=app, prefix=['env', f'CKPT_TEST_CLOCK_SHIFT_S={shift_s}'])
+    r.wait_ready()
+    check_equal(r.wait_exit(60), 0, 'exit status of the restored clock printer')
+    readings = clock_readings(app.output())
+    check_equal(len(readings), 60, 'lines printed by the clock printer and its restored continuation')
+    jumps = 0
+    for (m0, b0), (m1, b1) in zip(readings, readings[1:]):
+        check(m1 >= m0 and b1 >= b0, f'a clock went backwards: {(m0, b0)} then {(m1, b1)}')
+        if m1 - m0 > shift_s * 10**9 // 2:
+            jumps += 1
+            check(b1 - b0 > shift_s * 10**9 // 2, 'CLOCK_BOOTTIME did not move with CLOCK_MONOTONIC')
+    check_equal(jumps, 1, 'forward jumps of the (simulated) clock difference at the restore')
