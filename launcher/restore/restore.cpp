@@ -205,7 +205,13 @@ int run_restore(const Options& o, char** argv) {
     fprintf(stderr, "ckpt-run: %s: restoring with %s\n", identity.why_not_same_pid.c_str(),
             describe_identity(identity.mode).c_str());
 
-  ClockPlan clocks = plan_clocks(chain->newest());
+  if (!st.children.empty()) {
+    std::string pids;
+    for (int32_t c : st.children) pids += (pids.empty() ? "" : ", ") + std::to_string(c);
+    fprintf(stderr, "ckpt-run: warning: the process had child processes when it was checkpointed (%s); they are "
+                    "not part of the image: the restored process has none (wait() reports ECHILD)\n", pids.c_str());
+  }
+    ClockPlan clocks = plan_clocks(chain->newest());
   if (o.verbose && clocks.needed) fprintf(stderr, "ckpt-run: %s\n", clocks.why.c_str());
 
   int ready[2], error[2];

@@ -166,4 +166,10 @@ void link_executable(ProcessState& st, FileTable&) {
     if (st.files[i].dev == sb.st_dev && st.files[i].ino == sb.st_ino) st.exe_file = int32_t(i);
 }
 
+void capture_children(ProcessState& st, int32_t tid) {
+  std::string text;
+  if (!read_proc_file((Msg() << "/proc/self/task/" << tid << "/children").c_str(), text)) return;
+  for (uint64_t pid : numbers(text, 10)) st.children.push_back(int32_t(pid));
+}
+
 }  // namespace ckpt

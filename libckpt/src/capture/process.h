@@ -10,6 +10,8 @@ namespace ckpt {
 class FileTable;
 
 bool capture_process_basics(ProcessState& st, Msg& err);
+// The children of thread `tid` (from /proc/self/task/TID/children).
+void capture_children(ProcessState& st, int32_t tid);
 // After regions are known: the executable's entry in the file table.
 void link_executable(ProcessState& st, FileTable& files);
 bool check_sysv_ipc(int32_t pid, Msg& err);

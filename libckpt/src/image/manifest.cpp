@@ -508,6 +508,7 @@ std::string manifest_to_json(const ProcessState& st) {
   for (auto& p : st.pending_signals) pending.push_back({{"tid", p.tid}, {"siginfo", p.siginfo}});
   j["pending_signals"] = pending;
   j["ignored"] = st.ignored;
+  if (!st.children.empty()) j["children"] = st.children;
   j["clocks"] = {{"boot_id_hash", st.boot_id_hash}, {"monotonic_ns", st.monotonic_ns}, {"boottime_ns", st.boottime_ns}};
   const LibckptInfo& l = st.libckpt;
   j["libckpt"] = {{"library_path", l.library_path}, {"control_fd", l.control_fd},
@@ -662,6 +663,12 @@ ProcessState manifest_from_json(const std::string& text) {
     if (!x.is_string()) r.fail("ignored", "expected strings");
     st.ignored.push_back(x.get<std::string>());
   }
+  if (r.has("children"))
+    for (auto& x : r.array("children", 1 << 16)) {
+      if (!x.is_number_integer() || x.get<int64_t>() <= 0 || x.get<int64_t>() > (1 << 30))
+        r.fail("children", "expected pids");
+      st.children.push_back(int32_t(x.get<int64_t>()));
+    }
   Reader clocks = r.obj("clocks");
   st.boot_id_hash = clocks.u64("boot_id_hash");
   st.monotonic_ns = clocks.i64("monotonic_ns");

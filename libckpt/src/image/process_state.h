@@ -272,6 +272,9 @@ struct ProcessState {
   std::vector<PendingSignal> pending_signals;
   // Resources the checkpoint found but does not restore (--ignore-unsupported).
   std::vector<std::string> ignored;
+  // Child processes at the checkpoint: not part of the image (a process
+  // tree is checkpointed process by process), listed so a restore can say so.
+  std::vector<int32_t> children;
   LibckptInfo libckpt;
   std::string identity;             // how the pid was obtained at the last restore
   uint64_t boot_id_hash = 0;        // which boot the checkpoint was taken in

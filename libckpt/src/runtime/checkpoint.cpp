@@ -144,6 +144,8 @@ void capture_phase(void*) {
   FileTable files(st.files);
   std::vector<AddressRange> exclude = libckpt_scratch();
   bool ok = capture_process_basics(st, s.err);
+  for (uint32_t i = 0; ok && i < s.frozen.count; i++)
+    if (s.frozen.slots[i].tid) capture_children(st, s.frozen.slots[i].tid);
   if (ok) capture_signal_actions(st);
   ok = ok && capture_timers(st, s.err);
   ok = ok && check_sysv_ipc(st.pid, s.err);
