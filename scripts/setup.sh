@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config binutils meson ninja-build python3   # toolchain
   libzstd-dev nlohmann-json3-dev libsigsegv-dev doctest-dev        # libraries
   sqlite3 procps                                                   # used by the tests
+  redis-server redis-tools                                         # used by the tests (redis_server)
 )
 missing=()
 for p in "${packages[@]}"; do

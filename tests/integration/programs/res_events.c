@@ -1,0 +1,164 @@
+/* res_events: event fds and interval timers across a checkpoint/restart
+ * (tests_resources.py).
+ *
+ * usage: res_events epoll TRIGGER PERIOD_MS
+ *   A periodic timerfd (CLOCK_MONOTONIC) and an eventfd in one epoll
+ *   instance (data.u64 tags 0x7417 and 0xefd). Each timerfd expiration read
+ *   adds to the timer total and writes 1 to the eventfd, whose reads add to
+ *   the event total. A second eventfd holds 5, unread, from the start.
+ *   Prints for every timerfd read
+ *     tick mono=NS reads=R exp=E total=T events=V
+ *   (E: expirations in this read). (epoll_wait's 1 s timeout only lets the
+ *   loop look for TRIGGER: one that began before a checkpoint may time out
+ *   at once after the restore, its deadline having passed.) After TRIGGER: checks that every event had a known
+ *   tag, events == reads, the pending eventfd still holds 5, the interest
+ *   list still holds the timerfd (EPOLL_CTL_ADD fails with EEXIST) and the
+ *   timerfd's interval is PERIOD_MS.
+ *
+ * usage: res_events itimer TRIGGER PERIOD_MS
+ *   setitimer(ITIMER_REAL) every PERIOD_MS; prints "tick mono=NS n=N" for
+ *   each SIGALRM. After TRIGGER: checks getitimer's interval.
+ *
+ * usage: res_events alarm TRIGGER SECONDS
+ *   alarm(SECONDS); prints "armed mono=NS" and, when SIGALRM comes,
+ *   "alarm fired mono=NS"; waits for TRIGGER, then checks that it fired once.
+ *
+ * Output conventions: res_common.h. */
+#include "res_common.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
+
+#define TAG_TIMER 0x7417ULL
+#define TAG_EVENT 0xefdULL
+
+static const char *trigger;
+
+static int mode_epoll(long period_ms) {
+  int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  int pend = eventfd(0, 0);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (tfd < 0 || efd < 0 || pend < 0 || ep < 0) setup_fail("timerfd/eventfd/epoll");
+  uint64_t five = 5;
+  if (write(pend, &five, sizeof five) != sizeof five) setup_fail("eventfd write");
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_TIMER};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) != 0) setup_fail("EPOLL_CTL_ADD timerfd");
+  ev.data.u64 = TAG_EVENT;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) != 0) setup_fail("EPOLL_CTL_ADD eventfd");
+  struct itimerspec its = {{period_ms / 1000, (period_ms % 1000) * 1000000L},
+                           {period_ms / 1000, (period_ms % 1000) * 1000000L}};
+  if (timerfd_settime(tfd, 0, &its, NULL) != 0) setup_fail("timerfd_settime");
+  say("ready mono=%llu period_ms=%ld\n", (unsigned long long)now_ns(), period_ms);
+
+  uint64_t reads = 0, total = 0, events = 0, unknown = 0;
+  while (!trigger_seen(trigger)) {
+    struct epoll_event evs[4];
+    int n = epoll_wait(ep, evs, 4, 1000);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) setup_fail("epoll_wait");
+    for (int k = 0; k < n; k++) {
+      uint64_t v = 0;
+      if (evs[k].data.u64 == TAG_TIMER) {
+        if (read(tfd, &v, sizeof v) != sizeof v) continue; /* EAGAIN: nothing yet */
+        reads++;
+        total += v;
+        uint64_t one = 1;
+        if (write(efd, &one, sizeof one) != sizeof one) setup_fail("eventfd write");
+        say("tick mono=%llu reads=%llu exp=%llu total=%llu events=%llu\n", (unsigned long long)now_ns(),
+            (unsigned long long)reads, (unsigned long long)v, (unsigned long long)total, (unsigned long long)events);
+      } else if (evs[k].data.u64 == TAG_EVENT) {
+        if (read(efd, &v, sizeof v) == sizeof v) events += v;
+      } else {
+        unknown++;
+      }
+    }
+  }
+  uint64_t v = 0;
+  if (read(efd, &v, sizeof v) == sizeof v) events += v;
+  check("tags", unknown == 0, "%llu events with an unknown data.u64 tag", (unsigned long long)unknown);
+  check("events_match_reads", events == reads, "eventfd total %llu, timerfd reads %llu", (unsigned long long)events,
+        (unsigned long long)reads);
+  v = 0;
+  ssize_t r = read(pend, &v, sizeof v);
+  check("pending_eventfd", r == sizeof v && v == 5, "read returned %zd, value %llu", r, (unsigned long long)v);
+  ev.data.u64 = TAG_TIMER;
+  int add = epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
+  check("interest_list", add != 0 && errno == EEXIST, "EPOLL_CTL_ADD of the timerfd again: %d (%s), expected EEXIST",
+        add, add ? strerror(errno) : "ok");
+  struct itimerspec cur;
+  timerfd_gettime(tfd, &cur);
+  long interval_ms = cur.it_interval.tv_sec * 1000 + cur.it_interval.tv_nsec / 1000000;
+  check("timerfd_interval", interval_ms == period_ms, "interval %ld ms", interval_ms);
+  return finish();
+}
+
+static volatile sig_atomic_t alarms;
+static volatile uint64_t alarm_ns;
+
+static void on_alarm(int sig) {
+  (void)sig;
+  alarm_ns = now_ns();
+  alarms++;
+}
+
+static void catch_alarm(void) {
+  struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
+  sigaction(SIGALRM, &sa, NULL);
+}
+
+static int mode_itimer(long period_ms) {
+  catch_alarm();
+  struct timeval p = {period_ms / 1000, (period_ms % 1000) * 1000};
+  struct itimerval itv = {p, p};
+  if (setitimer(ITIMER_REAL, &itv, NULL) != 0) setup_fail("setitimer");
+  say("ready mono=%llu period_ms=%ld\n", (unsigned long long)now_ns(), period_ms);
+  int printed = 0;
+  while (!trigger_seen(trigger)) {
+    sleep_ms(5);
+    int n = alarms;
+    if (n != printed) {
+      say("tick mono=%llu n=%d\n", (unsigned long long)alarm_ns, n);
+      printed = n;
+    }
+  }
+  struct itimerval cur;
+  getitimer(ITIMER_REAL, &cur);
+  long interval_ms = cur.it_interval.tv_sec * 1000 + cur.it_interval.tv_usec / 1000;
+  check("itimer_interval", interval_ms == period_ms, "interval %ld ms", interval_ms);
+  return finish();
+}
+
+static int mode_alarm(long seconds) {
+  catch_alarm();
+  alarm((unsigned)seconds);
+  say("ready armed mono=%llu seconds=%ld\n", (unsigned long long)now_ns(), seconds);
+  int reported = 0;
+  while (!(reported && trigger_seen(trigger))) {
+    sleep_ms(5);
+    if (alarms && !reported) {
+      say("alarm fired mono=%llu\n", (unsigned long long)alarm_ns);
+      reported = 1;
+    }
+  }
+  sleep_ms(50);
+  check("fired_once", alarms == 1, "SIGALRM came %d times", (int)alarms);
+  return finish();
+}
+
+int main(int argc, char **argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: res_events epoll|itimer|alarm TRIGGER PERIOD_MS|SECONDS\n");
+    return 100;
+  }
+  trigger = argv[2];
+  long arg = atol(argv[3]);
+  if (!strcmp(argv[1], "epoll")) return mode_epoll(arg);
+  if (!strcmp(argv[1], "itimer")) return mode_itimer(arg);
+  if (!strcmp(argv[1], "alarm")) return mode_alarm(arg);
+  fprintf(stderr, "res_events: unknown mode %s\n", argv[1]);
+  return 100;
+}

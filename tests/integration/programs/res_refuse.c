@@ -1,0 +1,114 @@
+/* res_refuse: processes a checkpoint must refuse, or fail to write, while
+ * the process keeps running (tests_resources.py).
+ *
+ * usage: res_refuse seccomp STOP_FILE
+ *   installs an allow-all seccomp filter (PR_SET_NO_NEW_PRIVS, then
+ *   seccomp(SECCOMP_SET_MODE_FILTER)); exit 77 with "unsupported ..." if the
+ *   kernel does not allow it.
+ * usage: res_refuse io_uring STOP_FILE
+ *   creates an io_uring instance and maps its rings; exit 77 with
+ *   "unsupported ..." if io_uring_setup fails (ENOSYS, EPERM: disabled).
+ * usage: res_refuse grow STOP_FILE GROW_FILE MIB
+ *   when GROW_FILE appears, fills MIB MiB of heap with incompressible data
+ *   and prints "grown sum=S".
+ *
+ * Then, every 100 ms: "tick N" (and for grow, a check that the data still
+ * sums to S: "check data FAIL" otherwise). "ready" once set up. Exits 0 with
+ * "done failures=N" when STOP_FILE exists (exit 3 after 120 s). */
+#include "res_common.h"
+
+#include <linux/filter.h>
+#include <linux/io_uring.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+static int setup_seccomp(void) {
+  struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  struct sock_fprog prog = {.len = 1, .filter = &allow};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+    say("unsupported seccomp: %s\n", strerror(errno));
+    return 77;
+  }
+  char mode[32];
+  proc_field("/proc/self/status", "Seccomp", mode, sizeof mode);
+  say("ready seccomp=%s\n", mode);
+  return 0;
+}
+
+static int setup_io_uring(void) {
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  long fd = syscall(__NR_io_uring_setup, 8, &p);
+  if (fd < 0) {
+    say("unsupported io_uring_setup: %s\n", strerror(errno));
+    return 77;
+  }
+  size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+  void *sq = mmap(NULL, sq_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, (int)fd, IORING_OFF_SQ_RING);
+  void *sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_POPULATE, (int)fd, IORING_OFF_SQES);
+  if (sq == MAP_FAILED || sqes == MAP_FAILED) setup_fail("mmap io_uring rings");
+  say("ready io_uring fd=%ld\n", fd);
+  return 0;
+}
+
+static uint64_t *data;
+static size_t words;
+
+static uint64_t data_sum(void) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < words; i++) s = s * 31 + data[i];
+  return s;
+}
+
+static void grow(size_t mib) {
+  words = mib * 1024 * 1024 / sizeof(uint64_t);
+  data = malloc(words * sizeof(uint64_t));
+  if (!data) setup_fail("malloc");
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (size_t i = 0; i < words; i++) { /* xorshift64: zstd cannot shrink it */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    data[i] = x;
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: res_refuse seccomp|io_uring STOP_FILE | grow STOP_FILE GROW_FILE MIB\n");
+    return 100;
+  }
+  const char *mode = argv[1], *stop = argv[2], *grow_file = NULL;
+  size_t mib = 0;
+  if (!strcmp(mode, "seccomp")) {
+    int rc = setup_seccomp();
+    if (rc) return rc;
+  } else if (!strcmp(mode, "io_uring")) {
+    int rc = setup_io_uring();
+    if (rc) return rc;
+  } else if (!strcmp(mode, "grow") && argc == 5) {
+    grow_file = argv[3];
+    mib = (size_t)atol(argv[4]);
+    say("ready grow\n");
+  } else {
+    fprintf(stderr, "res_refuse: bad mode or arguments\n");
+    return 100;
+  }
+  uint64_t sum = 0;
+  for (long n = 1; !trigger_seen(stop); n++) {
+    if (grow_file && !data && file_exists(grow_file)) {
+      grow(mib);
+      sum = data_sum();
+      say("grown sum=%llx\n", (unsigned long long)sum);
+    }
+    if (data && n % 10 == 0 && data_sum() != sum) check("data", 0, "the data no longer sums to %llx", (unsigned long long)sum);
+    say("tick %ld\n", n);
+    sleep_ms(100);
+  }
+  if (data) check("data", data_sum() == sum, "the data no longer sums to %llx", (unsigned long long)sum);
+  return finish();
+}

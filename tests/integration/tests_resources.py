@@ -1,0 +1,723 @@
+"""Kernel resources across checkpoint, kill -9 and restore: file
+descriptions shared by dups, deleted files, locks, pipes and FIFOs, event
+fds, timers, sockets, shared memory, private file mappings, credentials;
+real programs (sqlite3, redis-server); and what a checkpoint must refuse
+(seccomp, io_uring) or survive failing (a full disk).
+
+Fixtures: programs/res_*.c (see each file's header comment). The
+self-checking ones set up their resources, print "ready", wait for a
+trigger file the test creates (after the restore) and print `check NAME
+ok|FAIL details`; an undisturbed plain run (no ckpt-run) must print the same
+checks, all ok."""
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+from harness import (App, ProcRef, TestFailure, TestSkip, check, check_equal, read_text, test, user_popen_args,
+                     wait_until)
+from tests_threads import check_all_ok, ready, sleep_until, status_field, touch, unprivileged_user
+
+# ----------------------------------------------------------------- helpers
+
+
+def plain(t, argv, tag, user=None):
+    """An undisturbed run of a fixture without ckpt-run, in the background,
+    stdout/stderr in TAG.out/TAG.err; tracked (and killed at the end) like
+    the test's other applications."""
+    out, err = t.path(tag + '.out'), t.path(tag + '.err')
+    argv = [str(a) for a in argv]
+    t.log(f'{tag}: ' + ' '.join(argv))
+    with open(out, 'wb') as o, open(err, 'wb') as e:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=o, stderr=e, cwd=t.tmp, **user_popen_args(user))
+    app = App(t, tag, 'plain', p, 'file', t.path(tag + '.pid'), out, err, out, err)
+    app.pid, app.ref = p.pid, ProcRef(p.pid)
+    t.apps.append(app)
+    return app
+
+
+def cycle(t, app, what, downtime=None):
+    """Checkpoint, kill -9, downtime() while the process is gone, restore
+    with its streams as pipes; returns (image, restored App) once the
+    restored process runs under its original pid."""
+    img = t.checkpoint(app)
+    t.kill9(app)
+    if downtime:
+        downtime()
+    r = t.restore(img, capture='pipe')
+    check_equal(ready(r), app.pid, f'pid of the restored {what}')
+    return img, r
+
+
+def fixture_run(t, prog, mode, restore, args=(), after_ready=None, downtime=None, before_trigger=None, user=None,
+                images=None):
+    """One run of a self-checking fixture: `PROG MODE DIR TRIGGER ARGS...`.
+
+    restore=False: the undisturbed reference, a plain run; restore=True:
+    under ckpt-run, checkpoint, kill -9, restore. Hooks, called with (App,
+    DIR): after_ready (the original, set up), downtime (between the kill and
+    the restore), before_trigger (the process about to check itself).
+    Returns (the App that ran the checks, DIR) after it exited 0."""
+    tag = 'cr' if restore else 'ref'
+    d = t.path(tag + '-dir')
+    os.mkdir(d)
+    if user is not None:
+        pw = user_popen_args(user)
+        os.chown(d, pw['user'], pw['group'])
+    trigger = t.path(tag + '-trigger')
+    argv = [t.program(prog), mode, d, trigger, *args]
+    if restore:
+        app = t.launch(argv, capture='pipe', tag=f'{mode}-launch', user=user, images=images)
+        ready(app)
+    else:
+        app = plain(t, argv, f'{mode}-plain', user=user)
+    app.wait_output(r'^ready\b')
+    if after_ready:
+        after_ready(app, d)
+    cur = app
+    if restore:
+        _, cur = cycle(t, app, f'{prog} {mode}', downtime and (lambda: downtime(app, d)))
+    if before_trigger:
+        before_trigger(cur, d)
+    touch(trigger)
+    cur.wait_output(r'^done failures=\d+$', timeout=30)
+    check_equal(cur.wait_exit(30), 0, f'{cur.tag}: exit status of {prog} {mode}')
+    return cur, d
+
+
+def self_checked(t, prog, mode, **hooks):
+    """The reference run, then the checkpoint/restore run of a fixture mode;
+    the restored run's checks must all pass and match the reference's.
+    Returns (restored App, its DIR)."""
+    ref, _ = fixture_run(t, prog, mode, False, **hooks)
+    r, d = fixture_run(t, prog, mode, True, **hooks)
+    got = check_all_ok(r.output(), ref.output(), f'{prog} {mode} after the restore')
+    t.log(f'{len(got)} checks passed after the restore')
+    return r, d
+
+
+def fd_link(pid, fd):
+    try:
+        return os.readlink(f'/proc/{pid}/fd/{fd}')
+    except OSError as e:
+        return f'<{e.strerror}>'
+
+
+def sha256(path):
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def thaw_signal(t):
+    """SIGTHAW's number, from `ckpt-run --help` ("default RTMIN+29 = 63")."""
+    res = t.ckpt('--help', check_rc=0)
+    m = re.search(r'--thaw-signal\b.*?default RTMIN\+\d+ = (\d+)', res.out, re.S)
+    check(m, f'ckpt-run --help does not give the default thaw signal as "RTMIN+n = N": {res.out[:400]!r}')
+    return int(m.group(1))
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free now."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def mono_lines(pattern, text):
+    """[(seconds, match)] for the lines matching pattern, whose first group
+    is a CLOCK_MONOTONIC time in ns."""
+    return [(int(m.group(1)) / 1e9, m) for m in re.finditer(pattern, text, re.M)]
+
+
+def check_rate(times, t0, t1, period, what, slack=0.25):
+    """Events at times within [t0, t1] come at 1/period per second
+    (+-slack), with no gap longer than 3 periods + 0.3 s."""
+    window = [x for x in times if t0 <= x <= t1]
+    check(len(window) >= 3, f'{what}: {len(window)} events between {t0:.2f} and {t1:.2f} s')
+    rate = (len(window) - 1) / (window[-1] - window[0])
+    gap = max(b - a for a, b in zip(window, window[1:]))
+    check(abs(rate * period - 1) <= slack, f'{what}: {rate:.2f} per second, expected {1 / period:.2f} (+-{slack:.0%})')
+    check(gap <= 3 * period + 0.3, f'{what}: a gap of {gap:.3f} s between two events (period {period:g} s)')
+    return rate
+
+
+# ------------------------------------------------------ 1-4. descriptors
+
+FILES = 'res_files'
+
+
+@test
+def fd_offsets_sharing(t):
+    """One open file description shared by dup, dup2 (fd 500), F_DUPFD
+    (>= 300) and F_DUPFD_CLOEXEC (>= 200), plus an independent open at fd
+    450 and an O_APPEND log at fd 400: after the restore the fd numbers,
+    offsets, close-on-exec and status flags are the same, a write through
+    one dup moves the others and not the independent open, and the log
+    appends after a line another process added while the app was down."""
+    def outside(app, d):
+        shared, log = os.path.join(d, 'shared.dat'), os.path.join(d, 'append.log')
+        want = {3: shared, 4: shared, 200: shared, 300: shared, 500: shared, 450: shared, 400: log}
+        links = {fd: fd_link(app.pid, fd) for fd in want}
+        check_equal(links, want, f'{app.tag}: /proc/PID/fd links seen from outside')
+
+    def append_line(app, d):
+        with open(os.path.join(d, 'append.log'), 'a') as f:
+            f.write('test-line\n')
+
+    ref_hooks = {'before_trigger': lambda app, d: (outside(app, d), append_line(app, d))}
+    ref, _ = fixture_run(t, FILES, 'files', False, **ref_hooks)
+    r, d = fixture_run(t, FILES, 'files', True, downtime=append_line, before_trigger=outside)
+    check_all_ok(r.output(), ref.output(), 'res_files files after the restore')
+    check_equal(read_text(os.path.join(d, 'append.log')), 'app-1\ntest-line\napp-2\n',
+                'append.log: the app\'s line before the checkpoint, ours while it was down, its line after the restore')
+
+
+@test
+def deleted_open_file(t):
+    """A file unlinked while open (12411 bytes, offset 5000): after the
+    restore the fd reads the same bytes from the same offset, has link
+    count 0, /proc shows it "(deleted)" and the name does not come back."""
+    def outside(app, d):
+        link = fd_link(app.pid, 3)
+        check(link.endswith(' (deleted)'), f'{app.tag}: /proc/{app.pid}/fd/3 -> {link!r}, expected a deleted file')
+        check(not os.path.exists(os.path.join(d, 'deleted.dat')), f'{app.tag}: deleted.dat exists again')
+        t.log(f'{app.tag}: fd 3 -> {link}')
+
+    self_checked(t, FILES, 'deleted', before_trigger=outside)
+
+
+LOCK_PROBE = r'''
+import fcntl, os, struct, sys
+d = sys.argv[1]
+def probe(name, take):
+    fd = os.open(os.path.join(d, name), os.O_RDWR)
+    try:
+        take(fd)
+        return 'free'
+    except OSError:
+        return 'busy'
+    finally:
+        os.close(fd)
+ofd = struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 0, 50, 0)  # struct flock: write lock on bytes 0..49
+print('posix=' + probe('posix.lock', lambda fd: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 100, 100)),
+      'flock=' + probe('flock.lock', lambda fd: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)),
+      'ofd=' + probe('ofd.lock', lambda fd: fcntl.fcntl(fd, fcntl.F_OFD_SETLK, ofd)))
+'''
+
+
+def probe_locks(t, d, expect, when):
+    """Another process tries to take the three locks (non-blocking)."""
+    res = t.run([sys.executable, '-c', LOCK_PROBE, d], timeout=30, check_rc=0)
+    want = ' '.join(f'{k}={expect}' for k in ('posix', 'flock', 'ofd'))
+    t.log(f'lock probe {when}: {res.out.strip()}')
+    check_equal(res.out.strip(), want, f'another process taking the locks {when}')
+
+
+@test
+def locks_held(t):
+    """A POSIX write lock (bytes 100..199), an exclusive flock and an OFD
+    write lock (bytes 0..49), each on its own file, held at the checkpoint:
+    free while the process is dead, held again after the restore (another
+    process cannot take any), and the restored app can release them (then
+    another process can)."""
+    def release(app, d):
+        """Before the checks: still held; the app checks and releases them
+        after TRIGGER, then waits for TRIGGER.2."""
+        trigger = t.path(('cr' if app.kind == 'restore' else 'ref') + '-trigger')
+        probe_locks(t, d, 'busy', f'from {app.tag}, before its checks')
+        touch(trigger)
+        app.wait_output(r'^released$')
+        probe_locks(t, d, 'free', f'after {app.tag} released them')
+        touch(trigger + '.2')
+
+    self_checked(t, FILES, 'locks',
+                 after_ready=lambda app, d: probe_locks(t, d, 'busy', 'before the checkpoint'),
+                 downtime=lambda app, d: probe_locks(t, d, 'free', 'while the process is dead'),
+                 before_trigger=release)
+
+
+@test
+def pipe_fifo_data(t):
+    """Unread data in a pipe (3000 bytes) and in a pipe enlarged to 256 KiB
+    (200000 bytes, O_NONBLOCK), and in a FIFO, all written before the
+    checkpoint, are read after the restore; the FIFO is the one at its
+    path: a line written there after the restore by the test follows."""
+    def write_fifo(app, d):
+        try:
+            fd = os.open(os.path.join(d, 'fifo'), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            raise TestFailure(f'{app.tag}: cannot open the FIFO for writing ({e}): nobody has it open for reading')
+        os.write(fd, b'from-test\n')
+        os.close(fd)
+
+    self_checked(t, FILES, 'pipes', before_trigger=write_fifo)
+
+
+# ------------------------------------------------------- 5. event loop
+
+TICK = r'^tick mono=(\d+) reads=(\d+) exp=(\d+) total=(\d+) events=(\d+)$'
+
+
+@test
+def eventfd_timerfd_epoll(t):
+    """An epoll loop over a 100 ms timerfd and an eventfd (written once per
+    tick): after the restore it keeps ticking at the same period from the
+    checkpointed counts, with no burst of expirations for the time the
+    process was dead and no stall; a pending eventfd value, the epoll
+    interest list and its data tags survive."""
+    period = 0.1
+    prog = t.program('res_events')
+    ref_trigger = t.path('ref-trigger')
+    ref = plain(t, [prog, 'epoll', ref_trigger, '100'], 'epoll-plain')
+    ref.wait_output(r'^tick .* reads=5 ')
+    touch(ref_trigger)
+    check_equal(ref.wait_exit(15), 0, 'exit status of the undisturbed res_events epoll')
+
+    trigger = t.path('trigger')
+    app = t.launch([prog, 'epoll', trigger, '100'], capture='pipe')
+    ready(app)
+    t_ready = int(app.wait_output(r'^ready mono=(\d+)').group(1)) / 1e9
+    sleep_until(t_ready + 2.0)
+    before = mono_lines(TICK, app.output())
+    check_rate([s for s, _ in before], t_ready, t_ready + 2.0, period, 'undisturbed timerfd ticks')
+    c0 = time.monotonic()
+    _, r = cycle(t, app, 'epoll loop', downtime=lambda: time.sleep(1.5))
+    r1 = time.monotonic()
+    time.sleep(3.0)
+    after = mono_lines(TICK, r.output())
+    check(after, f'the restored loop printed no tick: {r.output()[-300:]!r}')
+    last = [m for s, m in before if s < c0][-1]
+    first = after[0][1]
+    t.log(f'last tick before the checkpoint: {last.group(0)}; first after the restore: {first.group(0)} '
+          f'({after[0][0] - r1:+.3f} s after the restore was ready)')
+    check(int(first.group(4)) >= int(last.group(4)) and int(first.group(2)) >= int(last.group(2)),
+          f'the counters went back: {first.group(0)!r} after {last.group(0)!r}')
+    check(after[0][0] - r1 <= period + 0.5,
+          f'first tick {after[0][0] - r1:.3f} s after the restore was ready (period {period} s): a stall')
+    burst = [m.group(0) for _, m in after if int(m.group(3)) > 3]
+    check(not burst, f'timerfd reads after the restore with more than 3 expirations (a burst for the time the '
+                     f'process was dead): {burst[:3]}')
+    check_rate([s for s, _ in after], r1, time.monotonic(), period, 'restored timerfd ticks')
+    touch(trigger)
+    r.wait_output(r'^done failures=')
+    check_all_ok(r.output(), ref.output(), 'res_events epoll after the restore')
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored res_events epoll')
+
+
+# ---------------------------------------------------------- 6. sockets
+
+
+def ping(t, port, n, timeout=10):
+    """Connects to 127.0.0.1:port, sends "ping n", returns (socket, reply line)."""
+    s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+    s.sendall(f'ping {n}\n'.encode())
+    reply = b''
+    while not reply.endswith(b'\n'):
+        chunk = s.recv(256)
+        if not chunk:
+            break
+        reply += chunk
+    return s, reply.decode().strip()
+
+
+@test
+def tcp_listen_and_established(t):
+    """A server listening on 127.0.0.1 with one established connection at
+    the checkpoint: after the restore it gets SIGTHAW (its handler runs),
+    sees the established connection closed (EOF or ECONNRESET), and accepts
+    and serves a new connection on the same port."""
+    thaw = thaw_signal(t)
+    stop = t.path('stop')
+    app = t.launch([t.program('res_net'), stop, thaw], capture='pipe')
+    ready(app)
+    port = int(app.wait_output(r'^listening port=(\d+)').group(1))
+    conn1, reply = ping(t, port, 1)
+    check_equal(reply, f'pong 1 conn=1 pid={app.pid}', 'reply on the first connection')
+    app.wait_output(r'^accepted conn=1$')
+    _, r = cycle(t, app, 'res_net')
+    m = r.wait_output(r'^thaw value=(-?\d+) count=(\d+)$', timeout=10)
+    t.log(f'SIGTHAW: {m.group(0)}')
+    closed = r.wait_output(r'^closed conn=1 how=(\w+) errno=(\d+)$', timeout=10)
+    check(closed.group(1) in ('eof', 'reset'),
+          f'the restored established connection ended with {closed.group(0)!r}, expected EOF or ECONNRESET')
+    conn1.close()
+    conn2, reply = ping(t, port, 2)
+    check_equal(reply, f'pong 2 conn=2 pid={app.pid}', 'reply on a connection made after the restore')
+    conn2.close()
+    r.wait_output(r'^closed conn=2 how=eof')
+    check(not re.search(r'^thaw ', app.output(), re.M), 'SIGTHAW came before the restore (after the checkpoint?)')
+    touch(stop)
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored res_net')
+    check_equal(len(re.findall(r'^thaw ', r.output(), re.M)), 1, 'SIGTHAW deliveries after one restore')
+
+
+# ------------------------------------------------------------ 7. itimers
+
+
+@test
+def itimer_alarm(t):
+    """A periodic ITIMER_REAL (250 ms) in one process and an alarm(6) in
+    another (they share the one ITIMER_REAL of a process): after checkpoint,
+    kill -9, 2 s dead and restore, the itimer keeps its period from where
+    it was (no burst, no stall) and the alarm fires when its remaining time
+    has passed, counted from the restore, not at its original deadline."""
+    prog = t.program('res_events')
+    period, alarm_s, tol = 0.25, 6, 0.75
+    itrig, atrig = t.path('itimer-trigger'), t.path('alarm-trigger')
+    it = t.launch([prog, 'itimer', itrig, '250'], capture='pipe', tag='itimer')
+    al = t.launch([prog, 'alarm', atrig, str(alarm_s)], capture='pipe', tag='alarm')
+    ready(it)
+    ready(al)
+    t_it = int(it.wait_output(r'^ready mono=(\d+)').group(1)) / 1e9
+    t_arm = int(al.wait_output(r'^ready armed mono=(\d+)').group(1)) / 1e9
+    sleep_until(max(t_it, t_arm) + 1.5)
+    ticks = [s for s, _ in mono_lines(r'^tick mono=(\d+) n=\d+$', it.output())]
+    check_rate(ticks, t_it, t_it + 1.5, period, 'undisturbed itimer ticks')
+    c0 = time.monotonic()
+    img_al = t.checkpoint(al)
+    c1 = time.monotonic()
+    img_it = t.checkpoint(it)
+    last_n = max(int(n) for n in re.findall(r'^tick mono=\d+ n=(\d+)$', it.output(), re.M))
+    t.kill9(al)
+    t.kill9(it)
+    time.sleep(2.0)
+    r0 = time.monotonic()
+    ra = t.restore(img_al, capture='pipe', tag='alarm-restore')
+    check_equal(ready(ra), al.pid, 'pid of the restored alarm process')
+    r1 = time.monotonic()
+    ri = t.restore(img_it, capture='pipe', tag='itimer-restore')
+    check_equal(ready(ri), it.pid, 'pid of the restored itimer process')
+    ri1 = time.monotonic()
+
+    fired = int(ra.wait_output(r'^alarm fired mono=(\d+)$', timeout=alarm_s + 5).group(1)) / 1e9
+    lo = r0 + alarm_s - (c1 - t_arm) - tol
+    hi = r1 + alarm_s - (c0 - t_arm) + tol
+    t.log(f'alarm: armed {t_arm:.3f}, checkpoint {c0:.3f}..{c1:.3f}, restore {r0:.3f}..{r1:.3f}, fired {fired:.3f}, '
+          f'expected {lo:.3f}..{hi:.3f}; original deadline {t_arm + alarm_s:.3f}')
+    check(lo <= fired <= hi, f'alarm({alarm_s}) fired {fired - r1:+.3f} s after the restore; with its remaining time it '
+                             f'should fire between {lo - r1:+.3f} and {hi - r1:+.3f} s')
+    sleep_until(ri1 + 3.0)
+    after = mono_lines(r'^tick mono=(\d+) n=(\d+)$', ri.output())
+    check(after, 'the restored itimer process printed no tick')
+    check(int(after[0][1].group(2)) >= last_n, f'itimer count went back: {after[0][1].group(0)!r} after n={last_n}')
+    check(after[0][0] - ri1 <= period + tol, f'first itimer tick {after[0][0] - ri1:.3f} s after the restore '
+                                             f'(period {period} s)')
+    check_rate([s for s, _ in after], ri1, time.monotonic(), period, 'restored itimer ticks')
+    touch(itrig)
+    touch(atrig)
+    for app, what in ((ri, 'itimer'), (ra, 'alarm')):
+        app.wait_output(r'^done failures=')
+        check_equal(app.wait_exit(15), 0, f'exit status of the restored {what} process')
+        failed = re.findall(r'^check .* FAIL .*$', app.output(), re.M)
+        check(not failed, f'restored {what} process: {failed}')
+
+
+# ------------------------------------------------------- 8-9. memory
+
+
+@test
+def shared_memory_fork(t):
+    """64 KiB of MAP_SHARED|MAP_ANONYMOUS memory and a sealed 64 KiB memfd
+    mapping: after the restore the contents are there, the memfd's fd and
+    its mapping are still one object, and a child forked after the restore
+    shares both with the parent (the child writes, the parent sees)."""
+    self_checked(t, FILES, 'shm')
+
+
+@test
+def private_file_mapping(t):
+    """A 3-page file mapped MAP_PRIVATE, page 1 modified in memory, page 2
+    read-only: after the restore the modification is there, the other
+    pages hold the file's data, the protections are kept, and the file on
+    disk is unchanged (also after the restored process writes page 0)."""
+    sums = {}
+
+    def record(app, d):
+        sums[d] = sha256(os.path.join(d, 'mapped.dat'))
+
+    r, d = self_checked(t, FILES, 'mapping', after_ready=record)
+    check_equal(sha256(os.path.join(d, 'mapped.dat')), sums[d], 'sha256 of mapped.dat after the restored run')
+
+
+# ----------------------------------------------------------- 10. sqlite3
+
+SQL_CREATE = """CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000)
+  INSERT INTO t(v) SELECT printf('row-%d', x) FROM c;
+SELECT 'count1', count(*) FROM t;
+"""
+SQL_MORE = """WITH RECURSIVE c(x) AS (SELECT 1001 UNION ALL SELECT x + 1 FROM c WHERE x < 1500)
+  INSERT INTO t(v) SELECT printf('row-%d', x) FROM c;
+SELECT 'count2', count(*), count(DISTINCT v) FROM t;
+PRAGMA integrity_check;
+SELECT 'end';
+"""
+
+
+def sqlite_session(t, wal):
+    """sqlite3 reading its commands from a FIFO the test writes: 1000 rows
+    before the checkpoint, idle while checkpointed and killed, 500 more
+    after the restore; integrity_check ok and 1500 rows, in the restored
+    process and in a separate sqlite3 afterwards."""
+    sqlite = shutil.which('sqlite3')
+    if not sqlite:
+        raise TestSkip('sqlite3 is not installed (scripts/setup.sh installs it)')
+    db, fifo = t.path('test.db'), t.path('sql.fifo')
+    os.mkfifo(fifo)
+    wfd = os.open(fifo, os.O_RDWR)  # a writer for the whole test: sqlite3 never sees EOF until we close it
+    try:
+        # sh redirects stdin from the FIFO, then execs ckpt-run (which execs sqlite3).
+        app = t.launch([sqlite, '-batch', db], capture='pipe', prefix=['sh', '-c', 'exec "$@" < "$0"', fifo])
+        ready(app)
+        if wal:
+            os.write(wfd, b"PRAGMA journal_mode=WAL;\n")
+            app.wait_output(r'^wal$')
+        os.write(wfd, SQL_CREATE.encode())
+        app.wait_output(r'^count1\|1000$')
+        res = t.run([sqlite, db, 'SELECT count(*) FROM t;'], check_rc=0)
+        check_equal(res.out.strip(), '1000', 'rows seen by another sqlite3 before the checkpoint')
+        time.sleep(0.3)  # idle: blocked reading the FIFO
+        _, r = cycle(t, app, 'sqlite3')
+        res = t.run([sqlite, db, 'SELECT count(*) FROM t;'], timeout=30)
+        check(res.rc == 0 and res.out.strip() == '1000',
+              'another sqlite3 reading the database beside the restored one: ' + res.describe())
+        os.write(wfd, SQL_MORE.encode())
+        r.wait_output(r'^end$', timeout=30)
+        out = r.output()
+        check(re.search(r'^count2\|1500\|1500$', out, re.M), f'the restored sqlite3 did not count 1500 distinct rows: '
+                                                             f'{out[-400:]!r}')
+        check(re.search(r'^ok$', out, re.M), f'PRAGMA integrity_check in the restored sqlite3: {out[-400:]!r}')
+        check('Error' not in out + read_text(r.err_path), f'the restored sqlite3 reported an error: '
+                                                           f'{(out + read_text(r.err_path))[-400:]!r}')
+    finally:
+        os.close(wfd)  # EOF: sqlite3 exits
+    check_equal(r.wait_exit(20), 0, 'exit status of the restored sqlite3 after EOF on its input')
+    res = t.run([sqlite, db, 'PRAGMA integrity_check; SELECT count(*), max(id) FROM t;'], check_rc=0)
+    check_equal(res.out.split(), ['ok', '1500|1500'], 'the database checked by a fresh sqlite3 afterwards')
+
+
+@test
+def sqlite3_cli(t):
+    """The sqlite3 CLI with an open database (rollback journal): rows
+    written before the checkpoint are there after the restore, more rows can
+    be written, integrity_check is ok and the row count is right."""
+    sqlite_session(t, wal=False)
+
+
+@test
+def sqlite3_cli_wal(t):
+    """The same in WAL mode (a shared mapping of the -shm file and locks
+    held while the database is open)."""
+    sqlite_session(t, wal=True)
+
+
+# ------------------------------------------------------------- 11. redis
+
+REDIS_FILL = ("for i = 1, 300 do redis.call('SET', 'key:' .. i, 'value-' .. i) end "
+              "for i = 1, 50 do redis.call('RPUSH', 'list', 'item-' .. i) end "
+              "redis.call('HSET', 'hash', 'a', '1', 'b', '2') return redis.call('DBSIZE')")
+
+
+@test
+def redis_server(t):
+    """redis-server under ckpt-run on a free loopback port (no persistence):
+    keys written with redis-cli before the checkpoint are read back after
+    kill -9 and restore, and new writes work."""
+    server, cli = shutil.which('redis-server'), shutil.which('redis-cli')
+    if not server or not cli:
+        raise TestSkip('redis-server/redis-cli are not installed (scripts/setup.sh installs redis-server redis-tools)')
+    port = free_port()
+
+    def redis(*args, check_ok=True):
+        res = t.run([cli, '-h', '127.0.0.1', '-p', port, *args], timeout=20)
+        if check_ok:
+            check(res.rc == 0, 'redis-cli failed: ' + res.describe())
+        return res.out.strip()
+
+    def wait_pong(what):
+        wait_until(lambda: redis('PING', check_ok=False) == 'PONG', 20, f'redis to answer PING {what}', 0.2)
+
+    app = t.launch([server, '--port', port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+                    '--daemonize', 'no', '--dir', t.tmp], capture='pipe')
+    ready(app)
+    wait_pong('after the launch')
+    check_equal(redis('EVAL', REDIS_FILL, '0'), '302', 'DBSIZE after filling')
+    time.sleep(0.3)
+    _, r = cycle(t, app, 'redis-server')
+    wait_pong('after the restore')
+    check_equal(redis('DBSIZE'), '302', 'DBSIZE after the restore')
+    check_equal(redis('MGET', 'key:1', 'key:150', 'key:300').split(), ['value-1', 'value-150', 'value-300'],
+                'keys read back after the restore')
+    check_equal(redis('LLEN', 'list'), '50', 'list length after the restore')
+    check_equal(redis('LINDEX', 'list', '49'), 'item-50', 'last list item after the restore')
+    check_equal(redis('HGETALL', 'hash').split(), ['a', '1', 'b', '2'], 'hash after the restore')
+    check_equal(redis('SET', 'after', 'restore'), 'OK', 'SET after the restore')
+    check_equal(redis('INCRBY', 'counter', '5'), '5', 'INCRBY after the restore')
+    check_equal(redis('GET', 'after'), 'restore', 'GET of a key written after the restore')
+    check_equal(redis('DBSIZE'), '304', 'DBSIZE after new writes')
+    redis('SHUTDOWN', 'NOSAVE', check_ok=False)
+    check_equal(r.wait_exit(20), 0, 'exit status of the restored redis-server after SHUTDOWN NOSAVE')
+
+
+# -------------------------------------------------------- 12. refusals
+
+
+def check_refused(t, mode, word):
+    """A checkpoint of res_refuse MODE fails naming `word`, on the
+    command's stderr and the app's; the app keeps running, leaves no image,
+    and exits normally when told to."""
+    prog = t.program('res_refuse')
+    probe_stop = t.path('probe-stop')
+    touch(probe_stop)
+    res = t.run([prog, mode, probe_stop], timeout=20)
+    if res.rc == 77:
+        raise TestSkip(f'{mode} is not available here: {res.out.strip()}')
+    check(res.rc == 0, f'plain res_refuse {mode} failed: ' + res.describe())
+    stop = t.path('stop')
+    app = t.launch([prog, mode, stop], capture='pipe')
+    ready(app)
+    app.wait_output(r'^tick 3$')
+    res = t.ckpt('--checkpoint', app.pid, timeout=60)
+    t.log(f'checkpoint of the {mode} process: ' + res.describe())
+    check(res.rc != 0, f'the checkpoint of a process with {mode} succeeded: ' + res.describe())
+    check(word in (res.err + res.out).lower(), f'the refusal does not name {word}: ' + res.describe())
+    check(app.ref.alive(), f'the {mode} process died after the refused checkpoint')
+    n = max(int(x) for x in re.findall(r'^tick (\d+)$', app.output(), re.M))
+    app.wait_output(rf'^tick {n + 5}$', timeout=10)
+    leftovers = os.listdir(app.images) if os.path.isdir(app.images) else []
+    check_equal(leftovers, [], f'files in the images directory after the refused checkpoint')
+    err = read_text(app.err_path)
+    check(word in err.lower(), f'the app\'s stderr does not give the reason: {err[-300:]!r}')
+    touch(stop)
+    app.wait_output(r'^done failures=0$')
+    check_equal(app.wait_exit(15), 0, f'exit status of the {mode} process')
+
+
+@test
+def seccomp_refused(t):
+    """A process with an (allow-all) seccomp filter: the checkpoint is
+    refused with a message naming seccomp and the process keeps running."""
+    check_refused(t, 'seccomp', 'seccomp')
+
+
+@test
+def io_uring_refused(t):
+    """A process with an io_uring instance (rings mapped): the checkpoint is
+    refused with a message naming io_uring and the process keeps running."""
+    check_refused(t, 'io_uring', 'io_uring')
+
+
+@test
+def checkpoint_disk_full(t):
+    """Images on a 1 MiB tmpfs: a first small image fits; after the app
+    grows 8 MiB of incompressible data the next checkpoint fails with a
+    clear message and nonzero status, the app keeps running with its data
+    intact, no partial file is left and the first image is unchanged (and
+    restores)."""
+    mnt = t.path('small')
+    os.mkdir(mnt)
+    res = t.run(['mount', '-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', mnt])
+    if res.rc != 0:
+        raise TestSkip('cannot mount a tmpfs here: ' + res.describe())
+    try:
+        checkpoint_disk_full_on(t, mnt)
+    finally:
+        res = t.run(['umount', mnt])
+        if res.rc != 0:
+            t.log('umount failed, detaching it: ' + res.describe())
+            t.run(['umount', '-l', mnt])
+
+
+def checkpoint_disk_full_on(t, mnt):
+    prog = t.program('res_refuse')
+    stop, grow = t.path('stop'), t.path('grow')
+    app = t.launch([prog, 'grow', stop, grow, '8'], capture='pipe', images=mnt)
+    ready(app)
+    app.wait_output(r'^tick 2$')
+    img1 = t.checkpoint(app)
+    sum1 = sha256(img1.path)
+    touch(grow)
+    data_sum = app.wait_output(r'^grown sum=(\w+)$', timeout=20).group(1)
+    res = t.ckpt('--checkpoint', app.pid, timeout=120)
+    t.log('checkpoint on the full tmpfs: ' + res.describe())
+    check(res.rc != 0, 'a checkpoint that cannot fit on the 1 MiB tmpfs succeeded: ' + res.describe())
+    check(re.search(r'no space|enospc|disk full', res.err, re.I),
+          'the failed checkpoint does not say the disk is full (ENOSPC): ' + res.describe())
+    check(app.ref.alive(), 'the app died after the failed checkpoint')
+    n = max(int(x) for x in re.findall(r'^tick (\d+)$', app.output(), re.M))
+    app.wait_output(rf'^tick {n + 12}$', timeout=15)  # the data is re-summed every 10 ticks
+    check('FAIL' not in app.output(), f'the app\'s data changed: {app.output()[-300:]!r}')
+    check_equal(sorted(os.listdir(mnt)), [os.path.basename(img1.path)],
+                'files on the tmpfs after the failed checkpoint (only the first image)')
+    check_equal(sha256(img1.path), sum1, 'sha256 of the first image after the failed checkpoint')
+    err = read_text(app.err_path)
+    check(re.search(r'no space|enospc|disk full', err, re.I),
+          f'the app\'s stderr does not give the reason of the failed checkpoint: {err[-300:]!r}')
+    t.kill9(app)
+    os.unlink(grow)
+    r = t.restore(img1, capture='pipe')
+    check_equal(ready(r), app.pid, 'pid of the process restored from the first image')
+    r.wait_output(r'^tick \d+$')
+    check(not re.search(r'^grown', r.output(), re.M), 'the first image holds the grown data')
+    touch(stop)
+    r.wait_output(r'^done failures=0$')
+    check_equal(r.wait_exit(15), 0, 'exit status of the process restored from the first image')
+    t.log(f'the grown data summed to {data_sum}')
+
+
+# ------------------------------------------------------ 13. credentials
+
+
+def status_ids(pid):
+    return {k: status_field(f'/proc/{pid}/status', k) for k in ('Uid', 'Gid', 'Groups', 'CapEff')}
+
+
+def credentials(t, drop):
+    """Launch res_files creds as an ordinary user (drop=False) or as root
+    dropping to it with supplementary groups (drop=True); root checkpoints
+    and restores: the restored process has the same ids, groups and
+    capabilities (every thread), not root's."""
+    user, uid = unprivileged_user(t)
+    check(user is not None, 'the credentials tests run as root')
+    gid = user_popen_args(user)['group']
+    args = (str(uid), str(gid), f'{gid},65534,100') if drop else ()
+    launch_user = None if drop else user
+    images = t.path('cr-images')
+    os.mkdir(images, 0o700)
+    os.chown(images, uid, gid)
+    seen = {}
+
+    def outside(app, d):
+        ids = status_ids(app.pid)
+        t.log(f'{app.tag}: {ids}')
+        check_equal(ids['Uid'].split(), [str(uid)] * 4, f'{app.tag}: Uid in /proc/PID/status')
+        seen.setdefault(app.kind, ids)
+
+    ref, _ = fixture_run(t, FILES, 'creds', False, args=args, user=launch_user, after_ready=outside)
+    r, _ = fixture_run(t, FILES, 'creds', True, args=args, user=launch_user, after_ready=outside,
+                       before_trigger=outside, images=images)
+    check_equal(seen['restore'], seen['launch'], '/proc/PID/status ids of the restored process vs. the original')
+    check_all_ok(r.output(), ref.output(), 'res_files creds after the restore')
+    if drop:
+        groups = sorted(int(g) for g in seen['restore']['Groups'].split())
+        check_equal(groups, sorted({gid, 65534, 100}), 'supplementary groups of the restored process')
+
+
+@test
+def credentials_user(t):
+    """Root restores the image of a process that ran as the ordinary user
+    ckpt-test: it runs with that user's uid, gid and groups, no capabilities."""
+    credentials(t, drop=False)
+
+
+@test
+def credentials_dropped(t):
+    """Root restores the image of a process that started as root and dropped
+    to ckpt-test with supplementary groups: same ids, groups, capabilities
+    and dumpable flag in every thread after the restore."""
+    credentials(t, drop=True)
