@@ -459,15 +459,36 @@ SELECT 'end';
 """
 
 
-def sqlite_session(t, wal):
+SQL_TXN = """BEGIN;
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200)
+  INSERT INTO t(v) SELECT printf('txn-%d', x) FROM c;
+SELECT 'pending', count(*) FROM t;
+"""
+
+
+def sqlite_session(t, wal, open_txn=False):
     """sqlite3 reading its commands from a FIFO the test writes: 1000 rows
     before the checkpoint, idle while checkpointed and killed, 500 more
-    after the restore; integrity_check ok and 1500 rows, in the restored
-    process and in a separate sqlite3 afterwards."""
+    after the restore; integrity_check ok and the right row count, in the
+    restored process and in a separate sqlite3 afterwards. open_txn: 200
+    more rows in a transaction still open at the checkpoint (sqlite3 holds
+    the database's RESERVED lock): after the restore another sqlite3 can
+    read the committed rows but not write, and the COMMIT lands."""
     sqlite = shutil.which('sqlite3')
     if not sqlite:
         raise TestSkip('sqlite3 is not installed (scripts/setup.sh installs it)')
     db, fifo = t.path('test.db'), t.path('sql.fifo')
+    total = 1500 + (200 if open_txn else 0)
+
+    def other(sql, what, expect_locked=False):
+        """Another sqlite3 (no busy timeout) beside the one under test."""
+        res = t.run([sqlite, db, sql], timeout=30)
+        if expect_locked:
+            check(res.rc != 0 and 'locked' in res.err, f'{what}: expected "database is locked": ' + res.describe())
+        else:
+            check(res.rc == 0, f'{what}: ' + res.describe())
+        return res.out.strip()
+
     os.mkfifo(fifo)
     wfd = os.open(fifo, os.O_RDWR)  # a writer for the whole test: sqlite3 never sees EOF until we close it
     try:
@@ -479,26 +500,34 @@ def sqlite_session(t, wal):
             app.wait_output(r'^wal$')
         os.write(wfd, SQL_CREATE.encode())
         app.wait_output(r'^count1\|1000$')
-        res = t.run([sqlite, db, 'SELECT count(*) FROM t;'], check_rc=0)
-        check_equal(res.out.strip(), '1000', 'rows seen by another sqlite3 before the checkpoint')
+        check_equal(other('SELECT count(*) FROM t;', 'reading beside sqlite3'), '1000',
+                    'rows seen by another sqlite3 before the checkpoint')
+        if open_txn:
+            os.write(wfd, SQL_TXN.encode())
+            app.wait_output(r'^pending\|1200$')
+            other("INSERT INTO t(v) VALUES('intruder');", 'writing beside an open transaction', expect_locked=True)
         time.sleep(0.3)  # idle: blocked reading the FIFO
         _, r = cycle(t, app, 'sqlite3')
-        res = t.run([sqlite, db, 'SELECT count(*) FROM t;'], timeout=30)
-        check(res.rc == 0 and res.out.strip() == '1000',
-              'another sqlite3 reading the database beside the restored one: ' + res.describe())
+        check_equal(other('SELECT count(*) FROM t;', 'reading beside the restored sqlite3'), '1000',
+                    'committed rows seen by another sqlite3 after the restore')
+        if open_txn:
+            other("INSERT INTO t(v) VALUES('intruder');", 'writing beside the restored open transaction',
+                  expect_locked=True)
+            os.write(wfd, b"COMMIT;\nSELECT 'committed', count(*) FROM t;\n")
+            r.wait_output(r'^committed\|1200$', timeout=30)
         os.write(wfd, SQL_MORE.encode())
         r.wait_output(r'^end$', timeout=30)
         out = r.output()
-        check(re.search(r'^count2\|1500\|1500$', out, re.M), f'the restored sqlite3 did not count 1500 distinct rows: '
-                                                             f'{out[-400:]!r}')
+        check(re.search(rf'^count2\|{total}\|{total}$', out, re.M),
+              f'the restored sqlite3 did not count {total} distinct rows: {out[-400:]!r}')
         check(re.search(r'^ok$', out, re.M), f'PRAGMA integrity_check in the restored sqlite3: {out[-400:]!r}')
         check('Error' not in out + read_text(r.err_path), f'the restored sqlite3 reported an error: '
                                                            f'{(out + read_text(r.err_path))[-400:]!r}')
     finally:
         os.close(wfd)  # EOF: sqlite3 exits
     check_equal(r.wait_exit(20), 0, 'exit status of the restored sqlite3 after EOF on its input')
-    res = t.run([sqlite, db, 'PRAGMA integrity_check; SELECT count(*), max(id) FROM t;'], check_rc=0)
-    check_equal(res.out.split(), ['ok', '1500|1500'], 'the database checked by a fresh sqlite3 afterwards')
+    check_equal(other('PRAGMA integrity_check; SELECT count(*), max(id) FROM t;', 'checking afterwards').split(),
+                ['ok', f'{total}|{total}'], 'the database checked by a fresh sqlite3 afterwards')
 
 
 @test
@@ -514,6 +543,15 @@ def sqlite3_cli_wal(t):
     """The same in WAL mode (a shared mapping of the -shm file and locks
     held while the database is open)."""
     sqlite_session(t, wal=True)
+
+
+@test
+def sqlite3_cli_open_transaction(t):
+    """The sqlite3 CLI checkpointed inside a write transaction (rollback
+    journal, RESERVED lock held, 200 uncommitted rows): after the restore
+    another sqlite3 still cannot write, the COMMIT lands, integrity_check
+    is ok and every row is there."""
+    sqlite_session(t, wal=False, open_txn=True)
 
 
 # ------------------------------------------------------------- 11. redis
