@@ -434,7 +434,8 @@ def private_file_mapping(t):
     """A 3-page file mapped MAP_PRIVATE, page 1 modified in memory, page 2
     read-only: after the restore the modification is there, the other
     pages hold the file's data, the protections are kept, and the file on
-    disk is unchanged (also after the restored process writes page 0)."""
+    disk is unchanged (also after the restored process writes page 0). A
+    MAP_SHARED file mapping beside it stays shared with its file."""
     sums = {}
 
     def record(app, d):

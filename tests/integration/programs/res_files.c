@@ -37,6 +37,8 @@
  *            modified in memory, page 2 made read-only. Checks the
  *            modification, the untouched pages, the protections, and that
  *            the file on disk is unchanged (also after writing page 0).
+ *            Also DIR/shared-map.dat mapped MAP_SHARED, written through the
+ *            mapping: still shared with the file, both ways.
  *   creds    [UID GID GROUP,GROUP...]: as root, drops to those ids first.
  *            Checks getres[ug]id, getgroups, capabilities, dumpable and every
  *            thread's ids are what they were before the checkpoint.
@@ -432,7 +434,16 @@ static int mode_mapping(void) {
   close(fd);
   memcpy(m + PAGE + 10, "private-change", 14);
   if (mprotect(m + 2 * PAGE, PAGE, PROT_READ) != 0) setup_fail("mprotect");
-  say("ready map=%p\n", (void *)m);
+  char spath[4096];
+  path_in_dir(spath, sizeof spath, "shared-map.dat");
+  int sfd = open(spath, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (sfd < 0 || ftruncate(sfd, PAGE) != 0) setup_fail("shared-map.dat");
+  char *sm = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+  if (sm == MAP_FAILED) setup_fail("mmap MAP_SHARED");
+  close(sfd);
+  memcpy(sm, "shared-before", 13);
+  msync(sm, PAGE, MS_SYNC);
+  say("ready map=%p shared=%p\n", (void *)m, (void *)sm);
 
   wait_file(trigger);
   check("modified_page", memcmp(m + PAGE + 10, "private-change", 14) == 0 && pattern_ok(m + PAGE, 10, PAGE, 9) &&
@@ -460,6 +471,18 @@ static int mode_mapping(void) {
   fd = open(path, O_RDONLY);
   ssize_t r = fd >= 0 ? pread(fd, disk, sizeof disk, 0) : -1;
   check("file_unchanged", r == 3 * PAGE && pattern_ok(disk, 3 * PAGE, 0, 9), "%s holds %zd bytes, or others", path, r);
+  if (fd >= 0) close(fd);
+  /* The MAP_SHARED file mapping is still the file's pages, both ways. */
+  check("shared_content", memcmp(sm, "shared-before", 13) == 0, "the shared mapping lost what was written to it");
+  memcpy(sm + 100, "shared-after", 12);
+  msync(sm, PAGE, MS_SYNC);
+  char back[16] = {0};
+  fd = open(spath, O_RDWR);
+  check("shared_to_file", fd >= 0 && pread(fd, back, 12, 100) == 12 && memcmp(back, "shared-after", 12) == 0,
+        "a write to the shared mapping did not reach the file: \"%s\"", back);
+  check("file_to_shared", fd >= 0 && pwrite(fd, "from-fd", 7, 200) == 7 && memcmp(sm + 200, "from-fd", 7) == 0,
+        "a write to the file is not seen in the shared mapping");
+  if (fd >= 0) close(fd);
   return finish();
 }
 
