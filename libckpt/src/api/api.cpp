@@ -10,6 +10,7 @@
 #include "callbacks.h"
 #include "common/raw_syscall.h"
 #include "exclusions.h"
+#include "runtime/lineage.h"
 #include "runtime/config.h"
 #include "runtime/control.h"
 #include "runtime/coordinator.h"
@@ -84,7 +85,13 @@ CKPT_EXPORT int ckpt_checkpoint(char* path, size_t size) {
   // The result appears in the control block once the image is durable; a
   // restored process learns it is one from the restore counter.
   for (;;) {
-    if (__atomic_load_n(&g_restore_count, __ATOMIC_ACQUIRE) != restores) return CKPT_AFTER_RESTORE;
+    if (__atomic_load_n(&g_restore_count, __ATOMIC_ACQUIRE) != restores) {
+      if (path && size) {  // the image this process was restored from
+        strncpy(path, lineage::last_image().path, size - 1);
+        path[size - 1] = '\0';
+      }
+      return CKPT_AFTER_RESTORE;
+    }
     ckpt_control_result r;
     if (control::find_result(token, r)) {
       if (r.status != CKPT_RESULT_OK) {

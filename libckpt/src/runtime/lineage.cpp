@@ -38,6 +38,7 @@ void reset() {
   g_last.valid = false;
   g_since_full = 0;
 }
+const ImageRef& last_image() { return g_last; }
 
 namespace {
 

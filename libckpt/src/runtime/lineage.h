@@ -31,6 +31,8 @@ void failed();
 // A restored process continues the chain of the image it came from.
 void restored_from(const ImageRef& image);
 void reset();  // fork child: its first image is full
+// The image written at the last freeze, or the one this process was restored from.
+const ImageRef& last_image();
 
 // Deletes images of `dir` beyond the `keep` newest, except those a kept
 // image depends on (its parent chain). Runs in the writer after a success.
