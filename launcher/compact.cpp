@@ -51,7 +51,8 @@ int run_compact(const Options& o) {
         cur_image = src.image;
         cur_block = src.block;
       }
-      ok = writer.add_data(src.addr, scratch.data() + src.data_page * CKPT_PAGE_SIZE, uint32_t(src.npages));
+      // scratch is reused for the next block: the writer must copy.
+      ok = writer.add_data(src.addr, scratch.data() + src.data_page * CKPT_PAGE_SIZE, uint32_t(src.npages), true);
     }
     ok = ok && writer.finish() && fsync(fd) == 0;
     close(fd);

@@ -81,12 +81,15 @@ int open_regular(const OpenFile& f, const std::vector<std::string>& blobs) {
   return fd;
 }
 
-int open_fifo(const OpenFile& f) {
+int open_fifo(const OpenFile& f, const std::vector<std::string>& blobs) {
   // Opening one end of a FIFO blocks until the other is open: hold it open
   // (O_RDWR never blocks on Linux) while opening the end we want.
   int hold = open(f.path.c_str(), O_RDWR | O_CLOEXEC);
   if (hold < 0) throw RestoreError("cannot reopen the FIFO " + f.path + ": " + strerror(errno));
   int fd = open(f.path.c_str(), int(f.flags & (O_ACCMODE | O_NONBLOCK)) | O_NONBLOCK | O_CLOEXEC);
+  if (fd >= 0 && f.pipe_size) fcntl(hold, F_SETPIPE_SZ, int(f.pipe_size));
+  // The data that was buffered (it died with the old process's ends).
+  if (fd >= 0 && f.blob >= 0) write_all(hold, blobs.at(size_t(f.blob)), "the FIFO " + f.path);
   close(hold);
   if (fd < 0) throw RestoreError("cannot reopen the FIFO " + f.path + ": " + strerror(errno));
   set_status_flags(fd, f.flags);
@@ -282,7 +285,7 @@ FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs
             set_status_flags(fd, f.flags);
             break;
           }
-          case FdKind::Fifo: fd = open_fifo(f); break;
+          case FdKind::Fifo: fd = open_fifo(f, blobs); break;
           case FdKind::Socket: fd = open_socket(f, plan, warnings, what); break;
           case FdKind::EventFd:
             fd = eventfd(unsigned(f.counter), EFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? EFD_NONBLOCK : 0) |

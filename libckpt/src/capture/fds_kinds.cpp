@@ -107,6 +107,8 @@ bool capture_pipe_buffer(ProcessState& st, OpenFile& f, int fd, FdCapture& fc, M
   long size = ckpt_syscall3(CKPT_NR_fcntl, fd, kFGetPipeSz, 0);
   f.pipe_size = size > 0 ? uint32_t(size) : 0;
   if ((f.flags & O_ACCMODE) == O_WRONLY) return true;  // only the read end can see the data
+  for (const OpenFile& g : st.open_files)
+    if (g.inode == f.inode && g.kind == f.kind && g.blob >= 0) return true;  // saved with another read end
   int avail = 0;
   if (ckpt_syscall3(CKPT_NR_ioctl, fd, FIONREAD, long(&avail)) != 0 || avail <= 0) return true;
   int tmp[2];
@@ -193,11 +195,8 @@ bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& f
       return false;
     case FdKind::Pipe:
       return capture_pipe_buffer(st, f, fd, fc, why);
-    case FdKind::Fifo: {
-      long size = ckpt_syscall3(CKPT_NR_fcntl, fd, kFGetPipeSz, 0);
-      f.pipe_size = size > 0 ? uint32_t(size) : 0;
-      return true;
-    }
+    case FdKind::Fifo:  // its buffer dies with the last process holding it open
+      return capture_pipe_buffer(st, f, fd, fc, why);
     case FdKind::Socket:
       return capture_socket(f, fd, why);
     case FdKind::EventFd:

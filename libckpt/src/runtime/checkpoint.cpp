@@ -25,6 +25,7 @@
 // application handles it.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
@@ -75,6 +76,7 @@ struct Session {
   const ucontext_t* uc = nullptr;
   uint64_t t_signal = 0, t_thaw = 0;
   bool ok = false;
+  long app_dumpable = 1;  // PR_GET_DUMPABLE before the checkpoint made it 1
   FreezeResult frozen{};
   ProcessState* state = nullptr;
   MemoryCapture* memory = nullptr;
@@ -144,6 +146,7 @@ void capture_phase(void*) {
   FileTable files(st.files);
   std::vector<AddressRange> exclude = libckpt_scratch();
   bool ok = capture_process_basics(st, s.err);
+  st.dumpable = s.app_dumpable == 1;
   for (uint32_t i = 0; ok && i < s.frozen.count; i++)
     if (s.frozen.slots[i].tid) capture_children(st, s.frozen.slots[i].tid);
   if (ok) capture_signal_actions(st);
@@ -483,6 +486,19 @@ Outcome coordinate(uint32_t token, const ucontext_t* uc) {
   s.image_path[0] = '\0';
 
   wait_for_writer();
+  // A process that dropped privileges is not dumpable: its own /proc/self
+  // auxv, environ and pagemap are then closed to it. Dumpable for the
+  // checkpoint (and its writer), as it was afterwards.
+  struct DumpableForCheckpoint {
+    long was;
+    DumpableForCheckpoint() : was(ckpt_syscall2(CKPT_NR_prctl, PR_GET_DUMPABLE, 0)) {
+      if (was != 1) ckpt_syscall2(CKPT_NR_prctl, PR_SET_DUMPABLE, 1);
+    }
+    ~DumpableForCheckpoint() {
+      if (was != 1 && was >= 0) ckpt_syscall2(CKPT_NR_prctl, PR_SET_DUMPABLE, was);
+    }
+  } dumpable;
+  s.app_dumpable = dumpable.was;
   ckpt_call_on_stack(private_stack_top(), capture_phase, nullptr);
   if (!s.ok) {
     s.t_thaw = now_ns();
