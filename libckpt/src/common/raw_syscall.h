@@ -68,7 +68,7 @@ enum {
   CKPT_NR_lseek = 8, CKPT_NR_mmap = 9, CKPT_NR_mprotect = 10, CKPT_NR_munmap = 11,
   CKPT_NR_brk = 12, CKPT_NR_rt_sigaction = 13, CKPT_NR_rt_sigprocmask = 14,
   CKPT_NR_rt_sigreturn = 15, CKPT_NR_ioctl = 16, CKPT_NR_pread64 = 17, CKPT_NR_pwrite64 = 18,
-  CKPT_NR_sched_yield = 24, CKPT_NR_mremap = 25, CKPT_NR_madvise = 28, CKPT_NR_dup = 32,
+  CKPT_NR_sched_yield = 24, CKPT_NR_mremap = 25, CKPT_NR_mincore = 27, CKPT_NR_madvise = 28, CKPT_NR_dup = 32,
   CKPT_NR_dup2 = 33, CKPT_NR_nanosleep = 35, CKPT_NR_getitimer = 36, CKPT_NR_setitimer = 38,
   CKPT_NR_getpid = 39, CKPT_NR_clone = 56, CKPT_NR_exit = 60, CKPT_NR_wait4 = 61,
   CKPT_NR_kill = 62, CKPT_NR_uname = 63, CKPT_NR_fcntl = 72, CKPT_NR_fsync = 74,

@@ -27,6 +27,7 @@
 
 #include "capture/page_scan.h"
 #include "common/raw_syscall.h"
+#include "common/xxhash64.h"
 #include "dirty_tracker.h"
 #include "interpose/sigsegv_chain.h"
 #include "mprotect_model.h"
@@ -56,6 +57,7 @@ struct Tracked {
   uint32_t valid;        // 0: the application changed it; saved in full
   uint8_t* dirty;        // one state byte per chunk
   uint64_t chunk;        // bytes per chunk
+  uint64_t* hashes;      // chunks of several pages: each page's hash when its chunk was first written
 
   size_t index(uint64_t addr) const { return (addr - start) / chunk; }
   uint64_t chunk_start(size_t c) const { return start + c * chunk; }
@@ -65,8 +67,28 @@ struct Tracked {
 
 Tracked g_tracked[kMaxTracked];
 size_t g_ntracked = 0;
-uint8_t* g_dirty_pool = nullptr;  // dirty bytes of every tracked range
+// One scratch mapping (never in an image): the state bytes of every tracked
+// range, then the page hashes where chunks hold several pages.
+uint8_t* g_dirty_pool = nullptr;
 size_t g_pool_size = 0;
+
+// Page hashes: a chunk larger than a page is given back whole at its first
+// write, so the pages of a written chunk are compared with their contents at
+// that moment to find which really changed. kAbsent: the page was not
+// resident then (not read: on a kernel without the shared zero page reading
+// would allocate it).
+constexpr uint64_t kAbsent = 0;
+uint64_t page_hash(uint64_t addr) { return xxh64(reinterpret_cast<const void*>(addr), 4096) | 1; }
+
+void remember_chunk(const Tracked& t, size_t c) {
+  if (!t.hashes) return;
+  uint64_t s = t.chunk_start(c), e = t.chunk_end(c);
+  size_t first = (s - t.start) / 4096, n = (e - s) / 4096;
+  unsigned char resident[kMaxChunk / 4096];
+  bool known = (t.app_prot & PROT_READ) && ckpt_syscall3(CKPT_NR_mincore, long(s), long(e - s), long(resident)) == 0;
+  for (size_t i = 0; i < n; i++)
+    t.hashes[first + i] = known && (resident[i] & 1) ? page_hash(s + i * 4096) : kAbsent;
+}
 bool g_active = false;
 
 const Tracked* find(uint64_t addr) {
@@ -115,6 +137,7 @@ bool unprotect_chunk(uint64_t addr) {
   if (!__atomic_compare_exchange_n(&t->dirty[c], &expected, kUnprotecting, false, __ATOMIC_ACQ_REL,
                                    __ATOMIC_ACQUIRE))
     return true;  // another thread did it, or is doing it
+  remember_chunk(*t, c);
   uint64_t s = t->chunk_start(c), e = t->chunk_end(c);
   if (ckpt_syscall3(CKPT_NR_mprotect, long(s), long(e - s), t->app_prot) != 0) {
     // Splitting the mapping failed (vm.max_map_count): give the whole range
@@ -223,7 +246,12 @@ class MprotectTracker final : public DirtyTracker {
   }
 
   // A present page is unchanged only inside a valid tracked range, in a chunk
-  // that is still protected.
+  // that is still protected, and only if it is not all zero: MADV_DONTNEED
+  // (glibc's malloc trims with it internally) discards a protected page
+  // without a fault, and a later read brings it back as a zero page, which
+  // on kernels that do not use the shared zero page (this VM's) is an
+  // ordinary present page. Checking costs one cache line for the typical
+  // non-zero page; a page that was zero and still is is simply saved as zero.
   bool classify(const Region& r, std::vector<PageSpan>& out, Msg& err) override {
     PageScanner scanner;
     struct Ctx {
@@ -234,7 +262,16 @@ class MprotectTracker final : public DirtyTracker {
       auto& v = *static_cast<Ctx*>(p)->out;
       for (uint64_t a = s; a < e; a += 4096) {
         const Tracked* t = find(a);
-        bool changed = !t || !t->valid || t->dirty[t->index(a)];
+        bool changed = !t || !t->valid || !(t->app_prot & PROT_READ);
+        if (!changed) {
+          uint8_t state = t->dirty[t->index(a)];
+          if (state == kProtected)
+            changed = page_is_zero(reinterpret_cast<const void*>(a));
+          else if (state == kWritable && t->hashes)  // written chunk: did this page change?
+            changed = t->hashes[(a - t->start) / 4096] != page_hash(a);
+          else
+            changed = true;
+        }
         if (!v.empty() && v.back().end == a && v.back().changed == changed) v.back().end = a + 4096;
         else v.push_back({a, a + 4096, changed});
       }
@@ -310,15 +347,18 @@ class MprotectTracker final : public DirtyTracker {
         g_tracked[n - 1].end = e;
       } else {
         if (n == kMaxTracked) return;
-        g_tracked[n++] = {s, e, prot, 1, nullptr, chunk};
+        g_tracked[n++] = {s, e, prot, 1, nullptr, chunk, nullptr};
       }
       chunks += (e - s) / chunk;
     });
-    if (chunks > g_pool_size || !g_dirty_pool) {
+    size_t state_bytes = (chunks + 7) & ~size_t(7);
+    size_t need = state_bytes + (chunk > 4096 ? chunks * (chunk / 4096) * sizeof(uint64_t) : 0);
+    if (need > g_pool_size || !g_dirty_pool) {
       if (g_dirty_pool) ckpt_syscall2(CKPT_NR_munmap, long(g_dirty_pool), long(g_pool_size));
-      g_pool_size = (chunks + 4095) & ~size_t(4095);
+      g_pool_size = (need + 4095) & ~size_t(4095);
+      // NORESERVE: hashes are touched only for the chunks that get written.
       long p = ckpt_syscall6(CKPT_NR_mmap, 0, long(g_pool_size ? g_pool_size : 4096), PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (CKPT_IS_ERR(p)) {
         g_dirty_pool = nullptr;
         g_pool_size = 0;
@@ -329,10 +369,14 @@ class MprotectTracker final : public DirtyTracker {
       }
     }
     if (g_dirty_pool) memset(g_dirty_pool, kProtected, chunks);
-    size_t used = 0;
+    size_t used = 0, hashed = 0;
     for (size_t i = 0; i < n; i++) {
       g_tracked[i].dirty = g_dirty_pool + used;
       used += g_tracked[i].chunks();
+      if (chunk > 4096) {
+        g_tracked[i].hashes = reinterpret_cast<uint64_t*>(g_dirty_pool + state_bytes) + hashed;
+        hashed += (g_tracked[i].end - g_tracked[i].start) / 4096;
+      }
     }
 
     // Old protection outside the new model goes.
