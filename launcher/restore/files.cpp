@@ -139,9 +139,19 @@ int open_socket(const OpenFile& f, FdPlan& plan, std::vector<std::string>& warni
       unlink(un->sun_path);
       if (bind(s, addr, len) == 0) err = 0;
     }
+    // The killed process's connections on that port are still closing
+    // (FIN_WAIT, LAST_ACK): the port frees within moments.
+    for (int attempt = 0; err == EADDRINUSE && k.family != AF_UNIX && attempt < 60; attempt++) {
+      usleep(50000);
+      err = bind(s, addr, len) == 0 ? 0 : errno;
+    }
     if (err) {
       close(s);
-      throw RestoreError("cannot bind " + what + " to its address again: " + strerror(err));
+      std::string hint = err == EADDRINUSE && k.family != AF_UNIX && !k.reuse_addr
+                             ? " (connections of the killed process keep the port in TIME_WAIT for up to a minute, "
+                               "and the application did not set SO_REUSEADDR: retry later)"
+                             : "";
+      throw RestoreError("cannot bind " + what + " to its address again: " + strerror(err) + hint);
     }
   }
   if (k.listening && listen(s, k.backlog) != 0) {

@@ -416,6 +416,21 @@ void arm_tracking_after_restore(void*) {
   arena::reset();
 }
 
+// SIGTHAW carries, as si_value.sival_int, how many connected sockets were
+// restored closed (the application may want to reconnect them).
+uint32_t g_closed_connections = 0;
+
+void send_thaw_signal() {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  si.si_signo = g_config.thaw_signal;
+  si.si_code = SI_QUEUE;
+  si.si_pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
+  si.si_uid = uint32_t(ckpt_syscall0(CKPT_NR_getuid));
+  si.si_value.sival_int = int(g_closed_connections);
+  ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, si.si_pid, g_config.thaw_signal, long(&si));
+}
+
 void post_restore(const ckpt_restore_info* info) {
   __atomic_add_fetch(&g_restore_count, 1, __ATOMIC_ACQ_REL);
   // Nothing libckpt allocated for the checkpoint exists here: forget it all.
@@ -439,6 +454,7 @@ void post_restore(const ckpt_restore_info* info) {
     copy_str(from.path, sizeof from.path, info->image_path);
     lineage::restored_from(from);
   }
+  g_closed_connections = valid ? info->closed_connections : 0;
   if (valid) {
     g_verbose = g_verbose || info->verbose;
     g_identity = info->identity == CKPT_IDENTITY_NEW_PID ? "new-pid"
@@ -511,8 +527,7 @@ Outcome coordinate(uint32_t token, const ucontext_t* uc) {
     // A restored process: only globals are valid from here on.
     post_restore(reinterpret_cast<const ckpt_restore_info*>(restored));
     thaw_threads();
-    if (app_handles(g_config.thaw_signal))
-      ckpt_syscall2(CKPT_NR_kill, ckpt_syscall0(CKPT_NR_getpid), g_config.thaw_signal);
+    if (app_handles(g_config.thaw_signal)) send_thaw_signal();
     return Outcome::Restored;
   }
   if (g_config.forked_writer && fork_writer()) {
