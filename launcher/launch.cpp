@@ -70,8 +70,13 @@ int run_launch(const Options& o) {
     std::string pf = absolute_path(o.pid_file);
     unlink(pf.c_str());  // a stale file must not be mistaken for readiness
     setenv("CKPT_PID_FILE", pf.c_str(), 1);
+    // exec keeps our pid: only the process with it writes the file. Shells
+    // keep their own copy of the environment, so libckpt's unsetenv() in
+    // the application cannot stop its children from inheriting the variable.
+    setenv("CKPT_PID_FILE_PID", std::to_string(getpid()).c_str(), 1);
   } else {
     unsetenv("CKPT_PID_FILE");
+    unsetenv("CKPT_PID_FILE_PID");
   }
   if (o.ckpt_signal) setenv("CKPT_SIGNAL", std::to_string(o.ckpt_signal).c_str(), 1);
   if (o.thaw_signal) setenv("CKPT_THAW_SIGNAL", std::to_string(o.thaw_signal).c_str(), 1);

@@ -4,6 +4,7 @@
 //   CKPT_SIGNAL          checkpoint signal number (default SIGRTMIN+28)
 //   CKPT_THAW_SIGNAL     signal sent to the app after a restore (SIGRTMIN+29)
 //   CKPT_PID_FILE        file to receive the pid once ready (consumed, then unset)
+//   CKPT_PID_FILE_PID    the pid that writes it (children inherit the variables)
 //   CKPT_EXIT_AFTER_CHECKPOINT=1   exit once an image is written
 //   CKPT_ZSTD_LEVEL      compression level (default 1)
 //   CKPT_FREEZE_TIMEOUT_MS   how long to wait for threads to stop (default 5000)

@@ -93,9 +93,12 @@ __attribute__((constructor)) void libckpt_init() {
   pthread_atfork(nullptr, nullptr, on_fork_child);
   control::set_ready();
   if (const char* pid_file = getenv("CKPT_PID_FILE")) {
-    // Only the program ckpt-run launched writes it, not its children.
-    write_pid_file(pid_file);
+    // Only the program ckpt-run launched (it has ckpt-run's pid) writes it,
+    // not its children, nor a program it execs under another pid.
+    const char* for_pid = getenv("CKPT_PID_FILE_PID");
+    if (!for_pid || atol(for_pid) == ckpt_syscall0(CKPT_NR_getpid)) write_pid_file(pid_file);
     unsetenv("CKPT_PID_FILE");
+    unsetenv("CKPT_PID_FILE_PID");
   }
 }
 }  // namespace
