@@ -149,6 +149,19 @@ void abandon() {
   g.in_use = 0;
 }
 
+void after_fork() {
+  // Nothing in the child uses the parent's session memory. If a thread of
+  // the parent held the lock at the fork, the lists may be half-updated
+  // (chunks unmapped but still listed): forget them (a leak in the child);
+  // otherwise unmap them.
+  if (g.lock.test_and_set(std::memory_order_acquire)) {
+    abandon();
+    return;
+  }
+  g.lock.clear(std::memory_order_release);
+  reset();
+}
+
 size_t ranges(Range* out, size_t max) {
   Guard lock;
   size_t n = g.nchunks < max ? g.nchunks : max;

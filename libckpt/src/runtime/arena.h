@@ -25,6 +25,8 @@ void reset();
 // may now hold something else), so forget them without unmapping.
 void abandon();
 const ZSTD_customMem* zstd_allocator();
+// In a fork child: a thread of the parent may have held the lock.
+void after_fork();
 
 // Address ranges the arena holds right now (for exclusion from images).
 struct Range {

@@ -443,6 +443,7 @@ void post_restore(const ckpt_restore_info* info) {
   s.fds = nullptr;
   s.frozen = {};
   s.writer_pid = 0;  // the writer belonged to the process that was checkpointed
+  forget_pending_requests();
   bool valid = info && info->magic == CKPT_RESTORE_INFO_MAGIC;
   if (valid && info->images_dir[0]) copy_str(g_config.images_dir, sizeof g_config.images_dir, info->images_dir);
   if (valid) {
@@ -555,8 +556,91 @@ Outcome coordinate(uint32_t token, const ucontext_t* uc) {
   return ok ? Outcome::Written : Outcome::Failed;
 }
 
-bool begin_exclusive() { return !g_session.busy.exchange(1, std::memory_order_acq_rel); }
-void end_exclusive() { g_session.busy.store(0, std::memory_order_release); }
+// --- who checkpoints ------------------------------------------------------
+//
+// One checkpoint (or range save) at a time: `busy` is the exclusive right.
+// A request that arrives while it is held is queued here, never re-sent at
+// once (a re-sent signal comes straight back to the same thread: with the
+// holder interrupted by it, or in a single-threaded process, that spins
+// forever). Whoever releases the right sends the queued requests again,
+// each to get its own image. A request queued just as the holder released
+// is picked up by its own producer, which then finds the right free.
+
+namespace {
+
+constexpr uint32_t kPending = 256;
+struct PendingRequests {
+  uint32_t tokens[kPending];
+  uint32_t slot_seq[kPending];  // reservation number + 1 once the token is written
+  uint32_t reserved;            // producers (signal handlers) reserve slots
+  uint32_t head;                // consumed up to here (by the holder of `busy` only)
+};
+PendingRequests g_pending;
+
+void push_pending(uint32_t token) {
+  uint32_t t = __atomic_load_n(&g_pending.reserved, __ATOMIC_SEQ_CST);
+  do {
+    if (t - __atomic_load_n(&g_pending.head, __ATOMIC_SEQ_CST) >= kPending) return;  // full: dropped
+  } while (!__atomic_compare_exchange_n(&g_pending.reserved, &t, t + 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+  g_pending.tokens[t % kPending] = token;
+  __atomic_store_n(&g_pending.slot_seq[t % kPending], t + 1, __ATOMIC_SEQ_CST);
+}
+
+bool pending_empty() {
+  return __atomic_load_n(&g_pending.head, __ATOMIC_SEQ_CST) == __atomic_load_n(&g_pending.reserved, __ATOMIC_SEQ_CST);
+}
+
+// Sends the request again as SIGCKPT to the process (async-signal-safe).
+void resend(uint32_t token) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  si.si_signo = g_config.ckpt_signal;
+  si.si_code = SI_QUEUE;
+  si.si_pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
+  si.si_uid = uint32_t(ckpt_syscall0(CKPT_NR_getuid));
+  si.si_value.sival_int = int(token);
+  ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, si.si_pid, g_config.ckpt_signal, long(&si));
+}
+
+}  // namespace
+
+bool begin_exclusive() { return !g_session.busy.exchange(1, std::memory_order_seq_cst); }
+
+void end_exclusive() {
+  for (;;) {
+    // Take what is queued while still holding the right (one consumer).
+    uint32_t tokens[kPending];
+    uint32_t n = 0;
+    for (;;) {
+      uint32_t h = __atomic_load_n(&g_pending.head, __ATOMIC_SEQ_CST);
+      if (__atomic_load_n(&g_pending.slot_seq[h % kPending], __ATOMIC_SEQ_CST) != h + 1) break;
+      tokens[n++] = g_pending.tokens[h % kPending];
+      __atomic_store_n(&g_pending.head, h + 1, __ATOMIC_SEQ_CST);
+    }
+    g_session.busy.store(0, std::memory_order_seq_cst);
+    for (uint32_t i = 0; i < n; i++) resend(tokens[i]);
+    // A request queued meanwhile: serve it unless someone else holds the right now.
+    if (pending_empty() || !begin_exclusive()) return;
+  }
+}
+
+void forget_pending_requests() {
+  // The requests were made to the process that was checkpointed (restore),
+  // or to the parent (fork child).
+  memset(&g_pending, 0, sizeof g_pending);
+}
+
+void exclusive_after_fork() {
+  // The fork may have happened while another thread held the right: the
+  // child has no such thread, nothing would ever release it.
+  forget_pending_requests();
+  g_session.busy.store(0, std::memory_order_seq_cst);
+  g_session.writer_pid = 0;  // the parent's writer is not our child
+  g_session.state = nullptr;
+  g_session.memory = nullptr;
+  g_session.fds = nullptr;
+  g_session.frozen = {};
+}
 
 void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
   count_our_signal();
@@ -569,9 +653,12 @@ void on_checkpoint_signal(int, siginfo_t* info, void* ucv) {
     return;
   }
   if (!begin_exclusive()) {
-    // Another thread is coordinating a checkpoint: queue this request again
-    // so that it gets its own image once the current one is done.
-    ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, ckpt_syscall0(CKPT_NR_getpid), g_config.ckpt_signal, long(info));
+    // Another thread is checkpointing, or this very thread is inside
+    // ckpt_save_range: queued, and sent again when the right is released.
+    push_pending(token);
+    // The holder may have released it just before the push: then this
+    // thread is the one to send the request again (after returning).
+    if (begin_exclusive()) end_exclusive();
     errno = saved_errno;
     return;
   }

@@ -44,7 +44,10 @@ void* thread_main(void*) {
     uint32_t token = g_tokens[g_head % kQueue];
     g_head++;
     run_callbacks(CKPT_EVENT_BEFORE_CHECKPOINT);
-    while (!begin_exclusive()) ckpt_syscall0(CKPT_NR_sched_yield);
+    while (!begin_exclusive()) {  // a range save in progress
+      struct timespec ts = {0, 1000000};
+      ckpt_syscall2(CKPT_NR_nanosleep, long(&ts), 0);
+    }
     Outcome o = coordinate(token, nullptr);
     end_exclusive();
     run_callbacks(o == Outcome::Restored ? CKPT_EVENT_AFTER_RESTORE : CKPT_EVENT_AFTER_CHECKPOINT);

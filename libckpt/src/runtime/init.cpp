@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "arena.h"
 #include "common/raw_syscall.h"
 #include "config.h"
 #include "control.h"
@@ -53,6 +54,11 @@ void write_pid_file(const char* path) {
 
 void on_fork_child() {
   if (!g_active) return;
+  // The fork may have happened in the middle of a checkpoint of the parent
+  // (another thread coordinating, or just thawed): none of it is ours.
+  arena::after_fork();
+  quiesce_after_fork();
+  exclusive_after_fork();
   registry_clear();
   timers_after_fork();
   // Tracking (uffd registrations are not inherited) and the image chain

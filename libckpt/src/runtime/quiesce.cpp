@@ -260,4 +260,14 @@ void wait_restored_threads(uint32_t expected) {
 
 uint32_t frozen_thread_count() { return g.live; }
 
+void quiesce_after_fork() {
+  g.active.store(0);
+  g.parked.store(0);
+  g.restored.store(0);
+  g.nslots.store(0);
+  g.slots = nullptr;  // arena memory of the parent's checkpoint
+  g.capacity = 0;
+  g.live = 0;
+}
+
 }  // namespace ckpt

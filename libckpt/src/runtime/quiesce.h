@@ -34,5 +34,7 @@ void thaw_threads();
 // libckpt's code (out of the restorer's memory).
 void wait_restored_threads(uint32_t expected);
 uint32_t frozen_thread_count();
+// In a fork child: no freeze is in progress there.
+void quiesce_after_fork();
 
 }  // namespace ckpt

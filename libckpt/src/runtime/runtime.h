@@ -28,7 +28,11 @@ void install_checkpoint_handler();
 enum class Outcome { Written, Failed, Restored };
 Outcome coordinate(uint32_t token, const ucontext_t* uc);
 bool begin_exclusive();
+// Releases the right; requests that arrived meanwhile are sent again.
 void end_exclusive();
+void forget_pending_requests();
+// In a fork child: nobody holds the right, no request is pending.
+void exclusive_after_fork();
 // Bumped each time this process is restored: a thread that waited through
 // a checkpoint compares it to know whether it now runs in a restored process.
 extern uint64_t g_restore_count;
