@@ -168,10 +168,14 @@ CKPT_EXPORT int sigpending(sigset_t* set) {
 CKPT_EXPORT int sigsuspend(const sigset_t* mask) {
   sigset_t copy = *mask;
   strip_reserved(&copy);
+  int saved_errno = errno;
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(sigsuspend)(&copy);
-    if (r == -1 && errno == EINTR && w.only_ours()) continue;
+    if (r == -1 && errno == EINTR && w.only_ours()) {
+      errno = saved_errno;
+      continue;
+    }
     return r;
   }
 }
@@ -179,10 +183,14 @@ CKPT_EXPORT int sigsuspend(const sigset_t* mask) {
 CKPT_EXPORT int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
   sigset_t copy = *set;
   strip_reserved(&copy);
+  int saved_errno = errno;
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(sigwaitinfo)(&copy, info);
-    if (r == -1 && errno == EINTR && w.only_ours()) continue;
+    if (r == -1 && errno == EINTR && w.only_ours()) {
+      errno = saved_errno;
+      continue;
+    }
     return r;
   }
 }

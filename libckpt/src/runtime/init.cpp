@@ -14,6 +14,7 @@
 #include "control.h"
 #include "image_file.h"
 #include "interpose/real.h"
+#include "interpose/thread_signals.h"
 #include "log.h"
 #include "quiesce.h"
 #include "runtime.h"
@@ -74,6 +75,20 @@ void on_fork_child() {
   control::set_ready();
 }
 
+// A program exec'd with libckpt's signals blocked (a supervisor that forgot
+// to reset its mask): the application believes them blocked, the kernel
+// must not have them blocked, or no checkpoint could ever stop it.
+void adopt_inherited_mask() {
+  uint64_t mask = 0;
+  if (ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_BLOCK, 0, long(&mask), 8) != 0) return;
+  uint64_t reserved = (1ull << (g_config.ckpt_signal - 1)) | (1ull << (g_config.freeze_signal - 1));
+  uint64_t view = 0;
+  if (mask & (1ull << (g_config.ckpt_signal - 1))) view |= reserved_bit(g_config.ckpt_signal);
+  if (mask & (1ull << (g_config.freeze_signal - 1))) view |= reserved_bit(g_config.freeze_signal);
+  t_signals.reserved_blocked = view;
+  if (mask & reserved) ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_UNBLOCK, long(&reserved), 0, 8);
+}
+
 __attribute__((constructor)) void libckpt_init() {
   real::resolve_all();
   if (!load_config()) return;
@@ -95,6 +110,7 @@ __attribute__((constructor)) void libckpt_init() {
   g_active = true;
   install_freeze_handler();
   install_checkpoint_handler();
+  adopt_inherited_mask();
   start_interval_timer();
   pthread_atfork(nullptr, nullptr, on_fork_child);
   control::set_ready();
