@@ -15,6 +15,7 @@
 #include "config.h"
 #include "interpose/real.h"
 #include "interpose/thread_signals.h"
+#include "thread_registry.h"
 
 extern "C" long ckpt_save_context(ckpt::ResumeContext* ctx) __attribute__((returns_twice));
 
@@ -103,36 +104,72 @@ bool for_each_task(Fn&& fn) {
   return true;
 }
 
-bool task_exists(int32_t tid) {
-  Msg path;
-  path << "/proc/self/task/" << tid;
-  struct stat sb;
-  return ckpt_syscall4(CKPT_NR_newfstatat, AT_FDCWD, long(path.c_str()), long(&sb), 0) == 0;
+long read_small(const Msg& path, char* buf, size_t cap) {
+  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(path.c_str()), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  long n = ckpt_syscall3(CKPT_NR_read, fd, long(buf), long(cap - 1));
+  ckpt_syscall1(CKPT_NR_close, fd);
+  buf[n > 0 ? n : 0] = '\0';
+  return n;
+}
+
+// The state letter of /proc/self/task/TID/stat ('R', 'S', 'Z'...), 0 if the
+// thread is gone.
+char task_state(int32_t tid) {
+  char buf[512];
+  if (read_small(Msg() << "/proc/self/task/" << tid << "/stat", buf, sizeof buf) <= 0) return 0;
+  const char* p = strrchr(buf, ')');
+  return p && p[1] == ' ' ? p[2] : 0;
+}
+
+// A thread that ended (or is ending) can never park: a zombie, most often
+// the main thread after it called pthread_exit() (the process lives on in
+// its other threads, its leader stays a zombie until they end).
+bool task_ended(int32_t tid) {
+  char st = task_state(tid);
+  return st == 0 || st == 'Z' || st == 'X' || st == 'x';
 }
 
 // "1234 (name, blocks every signal, in system call 128)"
 void describe_task(Msg& err, int32_t tid) {
-  auto read_small = [](const Msg& path, char* buf, size_t cap) -> long {
-    long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(path.c_str()), O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    long n = ckpt_syscall3(CKPT_NR_read, fd, long(buf), long(cap - 1));
-    ckpt_syscall1(CKPT_NR_close, fd);
-    buf[n > 0 ? n : 0] = '\0';
-    return n;
-  };
   char comm[32], status[4096], sys[128];
   long n = read_small(Msg() << "/proc/self/task/" << tid << "/comm", comm, sizeof comm);
   if (n > 0 && comm[n - 1] == '\n') comm[n - 1] = '\0';
   err << " " << tid << " (" << comm;
+  bool blocks_all = false;
   if (read_small(Msg() << "/proc/self/task/" << tid << "/status", status, sizeof status) > 0) {
     const char* b = strstr(status, "SigBlk:");
-    if (b && strncmp(b + 7, "\tfffffffffffffff", 16) == 0) err << ", blocks every signal";
+    uint64_t mask = 0;
+    if (b) {
+      for (const char* p = b + 7; *p == '\t' || *p == ' '; p++) b = p + 1;
+      for (const char* p = b; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+        mask = mask << 4 | uint64_t(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+    }
+    // The kernel never reports SIGKILL and SIGSTOP as blocked.
+    const uint64_t unblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
+    uint64_t freeze_bit = 1ull << (g_config.freeze_signal - 1);
+    if ((mask | unblockable) == ~0ull) {
+      err << ", blocks every signal";
+      blocks_all = true;
+    } else if (mask & freeze_bit) {
+      err << ", blocks libckpt's freeze signal " << g_config.freeze_signal;
+    }
   }
+  long nr = -1;
   if (read_small(Msg() << "/proc/self/task/" << tid << "/syscall", sys, sizeof sys) > 0) {
     char* sp = strchr(sys, ' ');
     if (sp) *sp = '\0';
-    if (sys[0] >= '0' && sys[0] <= '9') err << ", in system call " << sys;
+    if (sys[0] >= '0' && sys[0] <= '9') {
+      err << ", in system call " << sys;
+      nr = 0;
+      for (const char* p = sys; *p >= '0' && *p <= '9'; p++) nr = nr * 10 + (*p - '0');
+    }
   }
+  // glibc's mq_notify(SIGEV_THREAD) helper: every signal blocked, waiting in
+  // recv() on its netlink socket, made inside glibc (not through pthread_create).
+  if (blocks_all && (nr == 45 || nr == 47) && !registry_find(tid))
+    err << ": this looks like glibc's mq_notify(SIGEV_THREAD) helper thread, which no signal can stop; use "
+           "SIGEV_SIGNAL notification, or start the program under ckpt-run before its first mq_notify";
   err << ")";
 }
 
@@ -150,11 +187,18 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
 
   uint32_t expected = 0;
   bool overflow = false;
+  bool leader_ended = false;
+  uint64_t started = now_ns();
   for (;;) {
     // Signal every thread not yet seen; repeat until a listing shows none new.
     uint32_t fresh = 0;
     for_each_task([&](int32_t tid) {
       if (tid == self || find_slot(tid)) return;
+      if (tid == pid && leader_ended) return;
+      if (tid == pid && task_ended(tid)) {  // pthread_exit() in main: a zombie until the process ends
+        leader_ended = true;
+        return;
+      }
       uint32_t n = g.nslots.load(std::memory_order_relaxed);
       if (n == g.capacity) {
         overflow = true;
@@ -185,7 +229,7 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
       // Threads that exited while we waited no longer count.
       for (uint32_t i = 1; i < g.nslots.load(); i++) {
         ThreadCapture& s = g.slots[i];
-        if (s.tid && s.resume.rip == 0 && !task_exists(s.tid)) {
+        if (s.tid && s.resume.rip == 0 && task_ended(s.tid)) {
           s.tid = 0;
           expected--;
         }
@@ -198,6 +242,26 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
     }
     uint64_t wait = deadline - now < 2000000 ? deadline - now : 2000000;
     futex_wait(&g.parked, parked, wait);
+    // A signalled thread that exits without parking (threads come and go
+    // all the time in some programs) is noticed within a few milliseconds,
+    // not at the deadline: tgkill(..., 0) fails once it is gone; one that
+    // lingers as a zombie is looked up in /proc after a while.
+    if (g.parked.load(std::memory_order_acquire) != expected) {
+      bool look_in_proc = now_ns() - started > 50000000;
+      for (uint32_t i = 1; i < g.nslots.load(); i++) {
+        ThreadCapture& s = g.slots[i];
+        if (!s.tid || __atomic_load_n(&s.resume.rip, __ATOMIC_ACQUIRE) != 0) continue;
+        bool gone = ckpt_syscall3(CKPT_NR_tgkill, pid, s.tid, 0) == -ESRCH;
+        if (!gone && look_in_proc) {
+          char st = task_state(s.tid);
+          gone = st == 'Z' || st == 'X' || st == 'x';
+        }
+        if (gone) {
+          s.tid = 0;
+          expected--;
+        }
+      }
+    }
   }
   thaw_threads();
   return false;
