@@ -25,9 +25,8 @@ namespace ckpt {
 
 namespace {
 
-// Finds libckpt's control block among PID's descriptors.
-int open_control_block(pid_t pid) {
-  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+// Finds libckpt's control block among the descriptors in DIR (/proc/PID/fd).
+int find_control_fd(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (!d) return -1;
   int fd = -1;
@@ -43,6 +42,24 @@ int open_control_block(pid_t pid) {
       fd = open(link.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd >= 0) break;
     }
+  }
+  closedir(d);
+  return fd;
+}
+
+// Finds libckpt's control block among PID's descriptors. A process whose
+// main thread called pthread_exit() shows no descriptors in /proc/PID/fd
+// (its leader is a zombie): look through its other threads then.
+int open_control_block(pid_t pid) {
+  std::string base = "/proc/" + std::to_string(pid);
+  int fd = find_control_fd(base + "/fd");
+  if (fd >= 0) return fd;
+  DIR* d = opendir((base + "/task").c_str());
+  if (!d) return -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.' || atoi(e->d_name) == pid) continue;
+    fd = find_control_fd(base + "/task/" + e->d_name + "/fd");
+    if (fd >= 0) break;
   }
   closedir(d);
   return fd;

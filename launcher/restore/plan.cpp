@@ -256,6 +256,7 @@ void enter_restorer(const RestoreContext& c) {
   }
   p.threads = uint64_t(threads);
   p.nthreads = uint32_t(nthreads);
+  p.leader_exited = st.leader_exited;
 
   // Timers (sorted by id: without PR_TIMER_CREATE_RESTORE_IDS they come in order).
   std::vector<PosixTimer> timers = st.timers;
@@ -289,6 +290,7 @@ void enter_restorer(const RestoreContext& c) {
   memcpy(info.image_id, c.chain->newest().header().image_id, sizeof info.image_id);
   info.image_hash = c.chain->newest().footer().file_hash;
   info.verbose = c.verbose;
+  info.leader_exit_word = st.leader_exited ? uint64_t(&p.leader_alive) : 0;
 
   // File descriptors: the application's, the two pipes to ckpt-run, nothing else.
   p.ready_fd = c.ready_fd;

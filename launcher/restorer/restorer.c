@@ -415,15 +415,18 @@ void restorer_main(struct ckpt_plan* p) {
     if (threads[i].is_main) main_thread = &threads[i];
     else create_thread(p, &threads[i]);
   }
-  if (!main_thread) fail(p, "no main thread in the plan", 0, 0);
+  if (!main_thread && !p->leader_exited) fail(p, "no main thread in the plan", 0, 0);
 
-  ((struct ckpt_plan_thread*)main_thread)->new_tid = (int32_t)ckpt_syscall0(CKPT_NR_gettid);
-  long r = ckpt_syscall2(CKPT_NR_arch_prctl, ARCH_SET_FS_, (long)main_thread->fs_base);
-  if (r < 0) fail(p, "cannot set the thread pointer", main_thread->fs_base, r);
-  setup_thread(p, main_thread);
+  int32_t leader_tid = (int32_t)ckpt_syscall0(CKPT_NR_gettid);
+  if (main_thread) {
+    ((struct ckpt_plan_thread*)main_thread)->new_tid = leader_tid;
+    long r = ckpt_syscall2(CKPT_NR_arch_prctl, ARCH_SET_FS_, (long)main_thread->fs_base);
+    if (r < 0) fail(p, "cannot set the thread pointer", main_thread->fs_base, r);
+    setup_thread(p, main_thread);
+    __atomic_add_fetch(&p->threads_ready, 1, __ATOMIC_ACQ_REL);
+  }
 
   /* Every thread is ready: report, then release them all. */
-  __atomic_add_fetch(&p->threads_ready, 1, __ATOMIC_ACQ_REL);
   for (;;) {
     uint32_t n = __atomic_load_n(&p->threads_ready, __ATOMIC_ACQUIRE);
     if (n == p->nthreads) break;
@@ -436,7 +439,14 @@ void restorer_main(struct ckpt_plan* p) {
   ckpt_syscall2(CKPT_NR_prctl, PR_SET_DUMPABLE_, p->dumpable);
   struct ckpt_tid_map* map = (struct ckpt_tid_map*)p->info.tid_map;
   for (uint32_t i = 0; i < p->nthreads; i++) map[i] = (struct ckpt_tid_map){threads[i].tid, threads[i].new_tid};
-  p->info.new_pid = main_thread->new_tid;
+  p->info.new_pid = leader_tid;
+  if (!main_thread) {
+    /* The leader exits once released threads may run: the kernel clears
+     * leader_alive when it has left this code, and libckpt waits for that
+     * before unmapping the hole. */
+    __atomic_store_n(&p->leader_alive, 1, __ATOMIC_RELEASE);
+    ckpt_syscall1(CKPT_NR_set_tid_address, (long)&p->leader_alive);
+  }
 
   char ok = 1;
   ckpt_syscall3(CKPT_NR_write, p->ready_fd, (long)&ok, 1);
@@ -444,6 +454,10 @@ void restorer_main(struct ckpt_plan* p) {
   ckpt_syscall1(CKPT_NR_close, p->error_fd);
   __atomic_store_n(&p->go, 1, __ATOMIC_RELEASE);
   futex_wake(&p->go);
+  if (!main_thread) {
+    /* A zombie again, as the checkpointed process's leader was. */
+    for (;;) ckpt_syscall1(CKPT_NR_exit, 0);
+  }
   ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_SETMASK_, (long)&main_thread->sigmask, 0, 8);
   restorer_resume(&main_thread->resume, (uint64_t)&p->info);
 }

@@ -158,6 +158,11 @@ struct ckpt_plan {
   /* synchronisation (futex words) */
   uint32_t threads_ready;
   uint32_t go;
+  /* the main thread had exited (pthread_exit): the leader only sets up the
+   * process, then exits and stays a zombie as it was; leader_alive is its
+   * clear_child_tid word (info.leader_exit_word points at it) */
+  uint32_t leader_exited;
+  uint32_t leader_alive;
 
   struct ckpt_restore_info info;  /* handed to libckpt */
 };

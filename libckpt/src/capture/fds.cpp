@@ -76,7 +76,7 @@ std::string to_hex(const void* data, size_t len) {
 
 bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_own)(int fd),
                  bool ignore_unsupported, Msg& err) {
-  long dir = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  long dir = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/thread-self/fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (dir < 0) {
     err << "cannot open /proc/self/fd: " << errno_name(int(-dir));
     return false;
@@ -100,7 +100,7 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
   std::vector<Candidate> seen;
   for (int fd : fds) {
     std::string path;
-    if (!read_link((Msg() << "/proc/self/fd/" << fd).c_str(), path)) continue;
+    if (!read_link((Msg() << "/proc/thread-self/fd/" << fd).c_str(), path)) continue;
     struct stat sb;
     if (ckpt_syscall4(CKPT_NR_newfstatat, fd, long(""), long(&sb), AT_EMPTY_PATH) != 0) continue;
     long fl = ckpt_syscall3(CKPT_NR_fcntl, fd, F_GETFL, 0);
@@ -129,7 +129,7 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
       f.rdev = sb.st_rdev;
       f.inode = sb.st_ino;
       std::string fdinfo;
-      read_proc_file((Msg() << "/proc/self/fdinfo/" << fd).c_str(), fdinfo);
+      read_proc_file((Msg() << "/proc/thread-self/fdinfo/" << fd).c_str(), fdinfo);
       parse_locks(fdinfo, pid, f.locks);
       if (f.kind == FdKind::RegularFile || f.kind == FdKind::Directory) {
         f.file = files.add_open(fd, path, sb);

@@ -257,7 +257,7 @@ bool save_range(uint64_t start, uint64_t end, uint64_t categories, void* vctx) {
   }
   // Not readable (PROT_NONE, write-only): /proc/self/mem reads past protections.
   if (c.mem_fd < 0) {
-    long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/mem"), O_RDONLY | O_CLOEXEC, 0);
+    long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/thread-self/mem"), O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
       *c.err << "cannot open /proc/self/mem: " << errno_name(int(-fd));
       return false;
@@ -354,7 +354,7 @@ bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, M
     c.region = &r;
     c.dest = uint64_t(p);
     if (!(r.prot & PROT_READ) && c.mem_fd < 0)
-      c.mem_fd = int(ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/mem"), O_RDONLY | O_CLOEXEC, 0));
+      c.mem_fd = int(ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/thread-self/mem"), O_RDONLY | O_CLOEXEC, 0));
     if (mc.classified[i]) {
       // Incremental: only the changed pages need their contents.
       for (const PageSpan& sp : mc.spans[i])
@@ -386,7 +386,7 @@ bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
   auto text = reinterpret_cast<char*>(buf);
   size_t len = 0;
   bool ok = true;
-  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/smaps"), O_RDONLY | O_CLOEXEC, 0);
+  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/thread-self/smaps"), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
     err << "cannot open /proc/self/smaps: " << errno_name(int(-fd));
     ok = false;

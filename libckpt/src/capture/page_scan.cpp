@@ -11,7 +11,7 @@
 namespace ckpt {
 
 PageScanner::PageScanner() {
-  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/pagemap"), O_RDONLY | O_CLOEXEC, 0);
+  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/thread-self/pagemap"), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) error_ = int(-fd);
   else fd_ = int(fd);
 }

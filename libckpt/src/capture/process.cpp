@@ -35,7 +35,7 @@ std::vector<uint64_t> numbers(const std::string& s, int base) {
 // spaces and parentheses, so counting starts after the last ')'.
 bool stat_fields(std::vector<uint64_t>& f) {
   std::string text;
-  if (!read_proc_file("/proc/self/stat", text)) return false;
+  if (!read_proc_file("/proc/thread-self/stat", text)) return false;
   size_t p = text.rfind(')');
   if (p == std::string::npos) return false;
   f.assign(3, 0);  // fields 0 (unused), 1 (pid), 2 (comm)
@@ -50,10 +50,10 @@ bool capture_process_basics(ProcessState& st, Msg& err) {
   st.ppid = int32_t(ckpt_syscall0(CKPT_NR_getppid));
   st.pgid = int32_t(ckpt_syscall1(CKPT_NR_getpgid, 0));
   st.sid = int32_t(ckpt_syscall1(CKPT_NR_getsid, 0));
-  read_link("/proc/self/exe", st.exe);
+  read_link("/proc/thread-self/exe", st.exe);
 
   std::string cmdline;
-  if (read_proc_file("/proc/self/cmdline", cmdline)) {
+  if (read_proc_file("/proc/thread-self/cmdline", cmdline)) {
     size_t i = 0;
     while (i < cmdline.size()) {
       size_t e = cmdline.find('\0', i);
@@ -72,7 +72,7 @@ bool capture_process_basics(ProcessState& st, Msg& err) {
   st.cwd = cwd;
 
   std::string status;
-  if (!read_proc_file("/proc/self/status", status)) {
+  if (!read_proc_file("/proc/thread-self/status", status)) {
     err << "cannot read /proc/self/status";
     return false;
   }
@@ -130,7 +130,7 @@ bool capture_process_basics(ProcessState& st, Msg& err) {
   st.boottime_ns = int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
 
   std::string auxv;
-  if (!read_proc_file("/proc/self/auxv", auxv) || auxv.size() % 16) {
+  if (!read_proc_file("/proc/thread-self/auxv", auxv) || auxv.size() % 16) {
     err << "cannot read /proc/self/auxv";
     return false;
   }
@@ -161,7 +161,7 @@ bool check_sysv_ipc(int32_t pid, Msg& err) {
 
 void link_executable(ProcessState& st, FileTable&) {
   struct stat sb;
-  if (ckpt_syscall4(CKPT_NR_newfstatat, AT_FDCWD, long("/proc/self/exe"), long(&sb), 0) != 0) return;
+  if (ckpt_syscall4(CKPT_NR_newfstatat, AT_FDCWD, long("/proc/thread-self/exe"), long(&sb), 0) != 0) return;
   for (size_t i = 0; i < st.files.size(); i++)
     if (st.files[i].dev == sb.st_dev && st.files[i].ino == sb.st_ino) st.exe_file = int32_t(i);
 }

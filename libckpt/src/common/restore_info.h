@@ -34,6 +34,11 @@ struct ckpt_restore_info {
   uint64_t image_hash;            /* image names it as parent */
   int32_t verbose;
   uint32_t closed_connections;    /* sockets restored closed: SIGTHAW's value */
+  uint64_t leader_exit_word;      /* non-zero: the main thread had exited; the
+                                     restorer's first thread (the leader, with
+                                     the pid) exits too, and the kernel clears
+                                     this uint32_t (in the hole) once it left
+                                     the hole's code: wait for 0 before unmapping */
 };
 
 #endif

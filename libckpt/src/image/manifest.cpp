@@ -482,6 +482,7 @@ std::string manifest_to_json(const ProcessState& st) {
   json threads = json::array();
   for (auto& t : st.threads) threads.push_back(thread_json(t));
   j["threads"] = threads;
+  if (st.leader_exited) j["leader_exited"] = true;
   json regions = json::array();
   for (auto& g : st.regions) regions.push_back(region_json(g));
   j["regions"] = regions;
@@ -684,6 +685,7 @@ ProcessState manifest_from_json(const std::string& text) {
   if (l.has("tracking")) st.libckpt.tracking = l.str("tracking", 32);
   if (l.has("parent_path")) st.libckpt.parent_path = l.str("parent_path");
   st.identity = r.str("identity");
+  st.leader_exited = r.has("leader_exited") && r.boolean("leader_exited");
   return st;
 }
 

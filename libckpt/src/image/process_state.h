@@ -264,6 +264,9 @@ struct ProcessState {
   std::vector<PosixTimer> timers;
   std::vector<IntervalTimer> itimers;
   std::vector<ThreadState> threads;
+  // The main thread had called pthread_exit(): the process lived on in its
+  // other threads, the leader a zombie (no thread has the pid as its tid).
+  bool leader_exited = false;
   std::vector<Region> regions;      // sorted by start, non-overlapping
   std::vector<FileRef> files;
   std::vector<OpenFile> open_files;

@@ -36,7 +36,8 @@ void validate_process_state(const ProcessState& st) {
     if (t.resume.mxcsr & ~0xffffu) bad(where + "invalid mxcsr");
   }
   if (coordinators != 1) bad("exactly one thread must be the coordinator");
-  if (!tids.count(st.pid)) bad("no thread has the process id as its tid");
+  if (!tids.count(st.pid) && !st.leader_exited) bad("no thread has the process id as its tid");
+  if (tids.count(st.pid) && st.leader_exited) bad("the main thread is recorded as exited and as a thread");
 
   uint64_t prev_end = 0;
   for (size_t i = 0; i < st.regions.size(); i++) {

@@ -24,6 +24,7 @@
 // back, unmaps the restorer, thaws everyone and sends SIGTHAW if the
 // application handles it.
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
@@ -240,11 +241,13 @@ std::string image_base_name(const ProcessState& st) {
 void record_threads(ProcessState& st) {
   Session& s = g_session;
   st.threads.clear();
+  st.leader_exited = true;  // until the main thread is found among the frozen ones
   for (uint32_t i = 0; i < s.frozen.count; i++) {
     if (!s.frozen.slots[i].tid) continue;
     const ThreadCapture& slot = s.frozen.slots[i];
     ThreadState t = thread_state_from(slot);
     if (t.tid == st.pid) {
+      st.leader_exited = false;
       t.origin = "main";
     } else if (const RegisteredThread* r = registry_find(t.tid)) {
       t.origin = "pthread";
@@ -470,6 +473,13 @@ void post_restore(const ckpt_restore_info* info) {
   if (!control::create(old_control_fd)) log_warning(Msg() << "cannot re-create the control block after restore");
   uint32_t others = frozen_thread_count() - 1;
   wait_restored_threads(others);
+  if (valid && info->leader_exit_word) {
+    // The leader (main thread exited before the checkpoint) is leaving the
+    // restorer's code: wait until it is out before unmapping that code.
+    auto word = reinterpret_cast<uint32_t*>(info->leader_exit_word);
+    for (uint32_t v; (v = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;)
+      ckpt_syscall4(CKPT_NR_futex, long(word), FUTEX_WAIT, v, 0);
+  }
   if (valid) ckpt_syscall2(CKPT_NR_munmap, long(info->hole_start), long(info->hole_len));
   // Track writes from here on, so the next image can be incremental.
   g_tracking_armed = false;
