@@ -76,6 +76,22 @@ bool catches_signal(pid_t pid, int sig) {
   return false;
 }
 
+// The checkpoint signal PID was started with: CKPT_SIGNAL in its
+// environment, else the default.
+int signal_from_environment(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string var;
+  while (std::getline(f, var, '\0'))
+    if (var.rfind("CKPT_SIGNAL=", 0) == 0) return atoi(var.c_str() + 12);
+  return default_ckpt_signal();
+}
+
+const ckpt_control_block* map_block(int fd) {
+  void* p = mmap(nullptr, sizeof(ckpt_control_block), PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  return p == MAP_FAILED ? nullptr : static_cast<const ckpt_control_block*>(p);
+}
+
 }  // namespace
 
 int run_checkpoint(const Options& o) {
@@ -91,20 +107,31 @@ int run_checkpoint(const Options& o) {
     return kExitFailure;
   }
   int fd = open_control_block(pid);
-  if (fd < 0) {
-    fprintf(stderr, "ckpt-run: --checkpoint: process %d does not run under libckpt (or is not yours); nothing sent\n",
-            pid);
-    return kExitFailure;
+  const ckpt_control_block* cb = nullptr;
+  int sig;
+  if (fd >= 0) {
+    cb = map_block(fd);
+    if (!cb || memcmp(cb->magic, CKPT_CONTROL_MAGIC, 8) != 0 || !__atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE)) {
+      fprintf(stderr, "ckpt-run: --checkpoint: process %d is not ready for checkpoints; nothing sent\n", pid);
+      return kExitFailure;
+    }
+    sig = cb->ckpt_signal;
+  } else {
+    // No control block among its descriptors: either not libckpt, or the
+    // application closed libckpt's descriptor with a raw close_range() or
+    // close() system call. libckpt re-creates it when the request arrives;
+    // what tells that libckpt runs there is that the checkpoint signal is
+    // caught (libckpt's handler; an application never sees that signal).
+    sig = signal_from_environment(pid);
+    if (sig <= 0 || sig > 64 || !catches_signal(pid, sig)) {
+      fprintf(stderr, "ckpt-run: --checkpoint: process %d does not run under libckpt (or is not yours); nothing "
+                      "sent\n", pid);
+      return kExitFailure;
+    }
+    if (o.verbose)
+      fprintf(stderr, "ckpt-run: process %d has no control block descriptor (closed by the application?); "
+                      "sending signal %d and waiting for libckpt to re-create it\n", pid, sig);
   }
-  auto* cb = static_cast<const ckpt_control_block*>(
-      mmap(nullptr, sizeof(ckpt_control_block), PROT_READ, MAP_SHARED, fd, 0));
-  close(fd);
-  if (cb == MAP_FAILED || memcmp(cb->magic, CKPT_CONTROL_MAGIC, 8) != 0 ||
-      !__atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE)) {
-    fprintf(stderr, "ckpt-run: --checkpoint: process %d is not ready for checkpoints; nothing sent\n", pid);
-    return kExitFailure;
-  }
-  int sig = cb->ckpt_signal;
   if (!catches_signal(pid, sig)) {
     fprintf(stderr, "ckpt-run: --checkpoint: process %d does not catch its checkpoint signal %d; nothing sent\n",
             pid, sig);
@@ -121,7 +148,13 @@ int run_checkpoint(const Options& o) {
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
   for (;;) {
-    for (const ckpt_control_result& r : cb->results) {
+    if (!cb) {
+      int cfd = open_control_block(pid);
+      if (cfd >= 0) cb = map_block(cfd);
+    }
+    size_t nresults = cb ? CKPT_CONTROL_RESULTS : 0;
+    for (size_t i = 0; i < nresults; i++) {
+      const ckpt_control_result& r = cb->results[i];
       uint64_t seq = __atomic_load_n(&r.seq, __ATOMIC_ACQUIRE);
       if (!seq || r.token != token) continue;
       bool ok = r.status == CKPT_RESULT_OK;

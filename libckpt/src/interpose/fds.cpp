@@ -28,6 +28,7 @@ CKPT_EXPORT int close(int fd) {
 
 CKPT_EXPORT int close_range(unsigned first, unsigned last, int flags) {
   int own = control::fd();
+  if (!control::owns_fd(own)) own = -1;
   if (own < 0 || unsigned(own) < first || unsigned(own) > last || (flags & CLOSE_RANGE_CLOEXEC))
     return CKPT_REAL(close_range)(first, last, flags);
   int r = 0;

@@ -513,6 +513,9 @@ Outcome coordinate(uint32_t token, const ucontext_t* uc) {
   s.image_path[0] = '\0';
 
   wait_for_writer();
+  // ckpt-run finds the control block through its descriptor: if the
+  // application closed it with a raw close_range(), make a new one.
+  control::ensure_fd();
   // A process that dropped privileges is not dumpable: its own /proc/self
   // auxv, environ and pagemap are then closed to it. Dumpable for the
   // checkpoint (and its writer), as it was afterwards.

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <cstring>
 
@@ -17,6 +18,22 @@ namespace {
 constexpr size_t kSize = (sizeof(ckpt_control_block) + 4095) & ~size_t(4095);
 int g_fd = -1;
 ckpt_control_block* g_block = nullptr;
+uint64_t g_ino = 0, g_dev = 0;  // the memfd's identity: the number may be taken over
+
+void remember_identity(int fd) {
+  struct stat sb;
+  if (ckpt_syscall2(CKPT_NR_fstat, fd, long(&sb)) == 0) {
+    g_ino = sb.st_ino;
+    g_dev = sb.st_dev;
+  }
+}
+
+// Still our memfd? The application may have closed it behind libckpt's
+// back (a raw close or close_range system call) and reused the number.
+bool still_ours(int fd) {
+  struct stat sb;
+  return fd >= 0 && ckpt_syscall2(CKPT_NR_fstat, fd, long(&sb)) == 0 && sb.st_ino == g_ino && sb.st_dev == g_dev;
+}
 
 }  // namespace
 
@@ -33,6 +50,7 @@ bool create(int want_fd) {
     return false;
   }
   g_fd = move_fd_high(int(fd), want_fd);
+  remember_identity(g_fd);
   g_block = reinterpret_cast<ckpt_control_block*>(p);
   memcpy(g_block->magic, CKPT_CONTROL_MAGIC, 8);
   g_block->version = 1;
@@ -93,8 +111,33 @@ void abandon() {
   g_block = nullptr;  // keep g_fd: create() reuses the number
 }
 
+bool ensure_fd() {
+  if (!g_block) return false;
+  if (still_ours(g_fd)) return true;
+  // A new memfd with the block's current contents, mapped where the block
+  // is (libckpt only ever uses the mapping; ckpt-run finds the descriptor).
+  long fd = ckpt_syscall2(CKPT_NR_memfd_create, long(CKPT_CONTROL_NAME), MFD_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ckpt_syscall2(CKPT_NR_ftruncate, fd, long(kSize)) == 0 &&
+            ckpt_syscall4(CKPT_NR_pwrite64, fd, long(g_block), long(kSize), 0) == long(kSize) &&
+            !CKPT_IS_ERR(ckpt_syscall6(CKPT_NR_mmap, long(g_block), long(kSize), PROT_READ | PROT_WRITE,
+                                       MAP_SHARED | MAP_FIXED, fd, 0));
+  if (!ok) {
+    ckpt_syscall1(CKPT_NR_close, fd);
+    return false;
+  }
+  g_fd = move_fd_high(int(fd), -1);
+  remember_identity(g_fd);
+  return true;
+}
+
 int fd() { return g_fd; }
-bool owns_fd(int fd) { return fd >= 0 && fd == g_fd; }
+bool owns_fd(int fd) {
+  if (fd < 0 || fd != g_fd) return false;
+  if (still_ours(fd)) return true;
+  g_fd = -1;  // closed behind our back and reused: the application's now
+  return false;
+}
 uintptr_t mapping_start() { return uintptr_t(g_block); }
 uintptr_t mapping_end() { return g_block ? uintptr_t(g_block) + kSize : 0; }
 

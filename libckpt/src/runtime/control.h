@@ -18,6 +18,9 @@ int fd();
 // The application wants our descriptor's number: move to another high one.
 void move_away();
 bool owns_fd(int fd);
+// Makes sure the control block has its descriptor (the application may have
+// closed it with a raw system call): re-created if not. Async-signal-safe.
+bool ensure_fd();
 uintptr_t mapping_start();
 uintptr_t mapping_end();
 
