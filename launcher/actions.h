@@ -14,6 +14,6 @@ int run_compact(const Options& o);         // compact.cpp
 int run_restore(const Options& o, char** argv);  // restore/restore.cpp
 
 std::string absolute_path(const std::string& p);
-bool make_dirs(const std::string& path, std::string& err);
+bool make_dirs(const std::string& path, std::string& err, bool* created = nullptr);
 
 }  // namespace ckpt

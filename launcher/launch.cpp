@@ -23,14 +23,18 @@ std::string absolute_path(const std::string& p) {
   return std::string(cwd) + "/" + p;
 }
 
-bool make_dirs(const std::string& path, std::string& err) {
+// `created`: whether the last component was made here.
+bool make_dirs(const std::string& path, std::string& err, bool* created) {
+  if (created) *created = false;
   for (size_t i = 1; i <= path.size(); i++) {
     if (i < path.size() && path[i] != '/') continue;
     std::string part = path.substr(0, i);
-    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (mkdir(part.c_str(), 0700) != 0) {
+      if (errno == EEXIST) continue;
       err = "cannot create " + part + ": " + strerror(errno);
       return false;
     }
+    if (created && i == path.size()) *created = true;
   }
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -58,7 +62,9 @@ int run_launch(const Options& o) {
   }
   std::string images = absolute_path(o.images_dir.empty() ? "ckpt-images" : o.images_dir);
   std::string err;
-  if (!make_dirs(images, err)) {
+  bool created = false;
+  while (images.size() > 1 && images.back() == '/') images.pop_back();
+  if (!make_dirs(images, err, &created)) {
     fprintf(stderr, "ckpt-run: --images: %s\n", err.c_str());
     return kExitUsage;
   }
@@ -66,6 +72,10 @@ int run_launch(const Options& o) {
   std::string preload = lib + (old_preload && *old_preload ? std::string(" ") + old_preload : "");
   setenv("LD_PRELOAD", preload.c_str(), 1);
   setenv("CKPT_IMAGES", images.c_str(), 1);
+  // A directory made here (0700, ours) is the program's: libckpt gives it to
+  // the user the program switches to if it drops privileges.
+  if (created) setenv("CKPT_IMAGES_CREATED", "1", 1);
+  else unsetenv("CKPT_IMAGES_CREATED");
   if (!o.pid_file.empty()) {
     std::string pf = absolute_path(o.pid_file);
     unlink(pf.c_str());  // a stale file must not be mistaken for readiness

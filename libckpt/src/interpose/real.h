@@ -43,7 +43,8 @@
   X(waitid) X(pipe) X(pipe2) X(socketpair) X(getrusage) X(times) X(uname) X(sysinfo) X(getrlimit)      \
   X(getrandom) X(getentropy) X(ioctl) X(opendir) X(fdopendir) X(closedir) X(mmap) X(munmap)            \
   X(mprotect) X(mremap) X(preadv64) X(stat64) X(lstat64) X(fstat64) X(fstatat64) X(statfs64)          \
-  X(fstatfs64) X(getrlimit64) X(sigaltstack) X(epoll_pwait2) X(setcontext) X(swapcontext)
+  X(fstatfs64) X(getrlimit64) X(sigaltstack) X(epoll_pwait2) X(setcontext) X(swapcontext) \
+  X(setuid) X(seteuid) X(setreuid) X(setresuid)
 
 namespace ckpt::real {
 

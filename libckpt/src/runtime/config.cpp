@@ -110,6 +110,8 @@ bool load_config() {
   if (env_int("CKPT_KEEP", 0, 1000000, v)) c.keep = uint32_t(v);
   if (env_int("CKPT_INTERVAL", 0, 100000000, v)) c.interval_s = uint32_t(v);
   if (env_int("CKPT_IGNORE_UNSUPPORTED", 0, 1, v)) c.ignore_unsupported = v == 1;
+  if (env_int("CKPT_IMAGES_CREATED", 0, 1, v)) c.images_dir_created = v == 1;
+  unsetenv("CKPT_IMAGES_CREATED");  // for this program only, not for what it runs
   if (const char* t = getenv("CKPT_TRACK")) {
     if (!strcmp(t, "auto") || !strcmp(t, "uffd") || !strcmp(t, "mprotect") || !strcmp(t, "none"))
       copy_str(c.track, sizeof c.track, t);

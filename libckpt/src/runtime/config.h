@@ -41,6 +41,9 @@ struct Config {
   uint32_t keep = 0;
   uint32_t interval_s = 0;
   bool ignore_unsupported = false;
+  // ckpt-run created images_dir for this program (CKPT_IMAGES_CREATED=1): it
+  // may hand it over to the user the program switches to (setuid & co).
+  bool images_dir_created = false;
   uint64_t staging_limit = 256ull << 20;  // shared/fork-excluded bytes a forked writer may copy
   char library_path[1024] = "";
   char program[256] = "";  // base name of the program at load time: names its images

@@ -44,6 +44,10 @@ bool ImageFile::create(const char* dir, Msg& err) {
   long fd = ckpt_syscall4(CKPT_NR_openat, dir_fd_, long(temp_.c_str()), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     err << "cannot create an image in " << dir << ": " << errno_name(int(-fd));
+    if (fd == -EACCES || fd == -EPERM)
+      err << " (the process runs as uid " << ckpt_syscall0(CKPT_NR_geteuid) << ", which may not write there: it "
+          << "changed its user after ckpt-run started it with that directory; give the directory to that user, or "
+          << "restart with --images naming a directory it can write)";
     temp_.clear();
     return false;
   }
