@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 
 #include <cstring>
 
@@ -168,9 +169,20 @@ void parse_locks(const std::string& fdinfo, int32_t pid, std::vector<FileLock>& 
   });
 }
 
+static bool is_mqueue(int fd) {
+  struct statfs sfs;
+  return ckpt_syscall2(138 /* fstatfs */, fd, long(&sfs)) == 0 && sfs.f_type == 0x19800202 /* MQUEUE_MAGIC */;
+}
+
 bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& fdinfo, FdCapture& fc, Msg& why) {
   switch (f.kind) {
     case FdKind::RegularFile:
+      if (is_mqueue(fd)) {  // a regular file of the mqueue filesystem, "deleted" once mq_unlink'ed
+        std::string name = f.path.substr(0, f.path.find(" (deleted)"));
+        why << "POSIX message queue " << name.c_str() << " (mq_open): its messages and mq_notify registration live "
+            << "in the kernel and cannot be checkpointed";
+        return false;
+      }
       if (f.deleted) {  // the only copy of the contents is the open file itself
         f.blob = int32_t(st.blobs.size());
         uint64_t size = st.files[size_t(f.file)].size;

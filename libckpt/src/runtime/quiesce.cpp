@@ -136,7 +136,7 @@ void describe_task(Msg& err, int32_t tid) {
   long n = read_small(Msg() << "/proc/self/task/" << tid << "/comm", comm, sizeof comm);
   if (n > 0 && comm[n - 1] == '\n') comm[n - 1] = '\0';
   err << " " << tid << " (" << comm;
-  bool blocks_all = false;
+  bool blocks_freeze = false;
   if (read_small(Msg() << "/proc/self/task/" << tid << "/status", status, sizeof status) > 0) {
     const char* b = strstr(status, "SigBlk:");
     uint64_t mask = 0;
@@ -148,12 +148,9 @@ void describe_task(Msg& err, int32_t tid) {
     // The kernel never reports SIGKILL and SIGSTOP as blocked.
     const uint64_t unblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
     uint64_t freeze_bit = 1ull << (g_config.freeze_signal - 1);
-    if ((mask | unblockable) == ~0ull) {
-      err << ", blocks every signal";
-      blocks_all = true;
-    } else if (mask & freeze_bit) {
-      err << ", blocks libckpt's freeze signal " << g_config.freeze_signal;
-    }
+    blocks_freeze = mask & freeze_bit;
+    if ((mask | unblockable) == ~0ull) err << ", blocks every signal";
+    else if (blocks_freeze) err << ", blocks libckpt's freeze signal " << g_config.freeze_signal;
   }
   long nr = -1;
   if (read_small(Msg() << "/proc/self/task/" << tid << "/syscall", sys, sizeof sys) > 0) {
@@ -165,11 +162,12 @@ void describe_task(Msg& err, int32_t tid) {
       for (const char* p = sys; *p >= '0' && *p <= '9'; p++) nr = nr * 10 + (*p - '0');
     }
   }
-  // glibc's mq_notify(SIGEV_THREAD) helper: every signal blocked, waiting in
-  // recv() on its netlink socket, made inside glibc (not through pthread_create).
-  if (blocks_all && (nr == 45 || nr == 47) && !registry_find(tid))
-    err << ": this looks like glibc's mq_notify(SIGEV_THREAD) helper thread, which no signal can stop; use "
-           "SIGEV_SIGNAL notification, or start the program under ckpt-run before its first mq_notify";
+  // glibc's mq_notify(SIGEV_THREAD) helper: (almost) every signal blocked,
+  // waiting in recv() on its netlink socket, made inside glibc (not through
+  // the pthread_create libckpt sees).
+  if (blocks_freeze && (nr == 45 || nr == 47) && !registry_find(tid))
+    err << ": this looks like glibc's mq_notify(SIGEV_THREAD) helper thread, which no signal can stop and libckpt cannot re-create (the message queue itself cannot be checkpointed either); "
+           "notify with SIGEV_SIGNAL instead";
   err << ")";
 }
 
