@@ -27,8 +27,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <setjmp.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+// glibc's _FORTIFY_SOURCE longjmp, not declared in its headers.
+extern "C" __attribute__((noreturn)) void __longjmp_chk(jmp_buf, int);
 
 #define CKPT_REAL_FUNCTIONS(X)                                                                       \
   X(sigaction) X(sigprocmask) X(pthread_sigmask) X(sigsuspend) X(sigwait) X(sigwaitinfo)            \
@@ -44,7 +48,7 @@
   X(getrandom) X(getentropy) X(ioctl) X(opendir) X(fdopendir) X(closedir) X(mmap) X(munmap)            \
   X(mprotect) X(mremap) X(preadv64) X(stat64) X(lstat64) X(fstat64) X(fstatat64) X(statfs64)          \
   X(fstatfs64) X(getrlimit64) X(sigaltstack) X(epoll_pwait2) X(setcontext) X(swapcontext) \
-  X(setuid) X(seteuid) X(setreuid) X(setresuid)
+  X(setuid) X(seteuid) X(setreuid) X(setresuid) X(siglongjmp) X(longjmp) X(_longjmp) X(__longjmp_chk)
 
 namespace ckpt::real {
 

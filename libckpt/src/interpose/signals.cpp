@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "altstack_guard.h"
 #include "real.h"
 #include "sigsegv_chain.h"
 #include "runtime/config.h"
@@ -57,7 +58,9 @@ void app_handler_trampoline(int sig, siginfo_t* info, void* uc) {
   // One-argument handlers ignore the extra arguments (x86-64 calling
   // convention), so every handler is called the SA_SIGINFO way.
   auto handler = __atomic_load_n(&g_app_actions[sig].sa_sigaction, __ATOMIC_ACQUIRE);
+  int on_altstack = altstack_enter(uc);  // see altstack_guard.h
   handler(sig, info, uc);
+  altstack_leave(on_altstack);
 }
 
 // Signal masks and the pthread_sigmask/sigprocmask pair share this.

@@ -14,11 +14,13 @@
 // lost the reserved signals; the thread's view of them becomes what the
 // context's mask says.
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <ucontext.h>
 
 #include <cstring>
 
+#include "altstack_guard.h"
 #include "real.h"
 #include "runtime/config.h"
 #include "runtime/runtime.h"
@@ -173,6 +175,7 @@ CKPT_EXPORT int sigsetmask(int mask) {
 CKPT_EXPORT int siggetmask(void) { return old_style_mask(current_mask()); }
 
 CKPT_EXPORT int setcontext(const ucontext_t* ucp) {
+  altstack_forget_self();  // a way out of a signal handler
   ucontext_t copy;
   return CKPT_REAL(setcontext)(strip_context(ucp, &copy));
 }
@@ -186,4 +189,27 @@ CKPT_EXPORT int swapcontext(ucontext_t* oucp, const ucontext_t* ucp) {
   int r = CKPT_REAL(swapcontext)(oucp, strip_context(ucp, &copy));
   t_signals.reserved_blocked = view;
   return r;
+}
+
+// Jumping out of a signal handler that ran on the alternate stack: the
+// thread is not on it any more (altstack_guard.h).
+CKPT_EXPORT __attribute__((noreturn)) void siglongjmp(sigjmp_buf env, int val) {
+  altstack_forget_self();
+  CKPT_REAL(siglongjmp)(env, val);
+  __builtin_unreachable();
+}
+CKPT_EXPORT __attribute__((noreturn)) void longjmp(jmp_buf env, int val) {
+  altstack_forget_self();
+  CKPT_REAL(longjmp)(env, val);
+  __builtin_unreachable();
+}
+CKPT_EXPORT __attribute__((noreturn)) void _longjmp(jmp_buf env, int val) {
+  altstack_forget_self();
+  CKPT_REAL(_longjmp)(env, val);
+  __builtin_unreachable();
+}
+CKPT_EXPORT __attribute__((noreturn)) void __longjmp_chk(jmp_buf env, int val) {
+  altstack_forget_self();
+  CKPT_REAL(__longjmp_chk)(env, val);
+  __builtin_unreachable();
 }

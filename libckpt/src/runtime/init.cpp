@@ -13,6 +13,7 @@
 #include "config.h"
 #include "control.h"
 #include "image_file.h"
+#include "interpose/altstack_guard.h"
 #include "interpose/real.h"
 #include "interpose/thread_signals.h"
 #include "log.h"
@@ -60,6 +61,7 @@ void on_fork_child() {
   arena::after_fork();
   quiesce_after_fork();
   exclusive_after_fork();
+  altstack_after_fork();
   registry_clear();
   timers_after_fork();
   // Tracking (uffd registrations are not inherited) and the image chain

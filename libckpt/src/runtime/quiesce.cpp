@@ -15,6 +15,7 @@
 #include "config.h"
 #include "interpose/real.h"
 #include "interpose/thread_signals.h"
+#include "interpose/altstack_guard.h"
 #include "thread_registry.h"
 
 extern "C" long ckpt_save_context(ckpt::ResumeContext* ctx) __attribute__((returns_twice));
@@ -187,11 +188,21 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
   bool overflow = false;
   bool leader_ended = false;
   uint64_t started = now_ns();
+  uint32_t deferred = 0;
+  int32_t deferred_tid = 0;
+  // Room the freeze frame (with the xsave area) and libckpt's handler need.
+  const uint64_t altstack_need = uint64_t(g_config.cpu.xsave_size) + 1024 + 16384;
   for (;;) {
     // Signal every thread not yet seen; repeat until a listing shows none new.
     uint32_t fresh = 0;
+    deferred = 0;
     for_each_task([&](int32_t tid) {
       if (tid == self || find_slot(tid)) return;
+      if (altstack_too_tight(tid, altstack_need)) {  // not yet: see altstack_guard.h
+        deferred++;
+        deferred_tid = tid;
+        return;
+      }
       if (tid == pid && leader_ended) return;
       if (tid == pid && task_ended(tid)) {  // pthread_exit() in main: a zombie until the process ends
         leader_ended = true;
@@ -216,7 +227,7 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
       break;
     }
     uint32_t parked = g.parked.load(std::memory_order_acquire);
-    if (fresh == 0 && parked == expected) {
+    if (fresh == 0 && parked == expected && deferred == 0) {
       out.slots = g.slots;
       out.count = g.nslots.load();
       g.live = expected + 1;
@@ -232,7 +243,13 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
           expected--;
         }
       }
-      if (g.parked.load() == expected) continue;
+      if (g.parked.load() == expected && deferred == 0) continue;
+      if (deferred) {
+        err << "thread " << deferred_tid << " runs a signal handler on its alternate signal stack, with too little "
+            << "room left for libckpt's freeze signal (" << altstack_need << " bytes): it was not stopped, rather "
+            << "than overflow that stack; try again once the handler returned";
+        break;
+      }
       err << "threads did not stop within the time allowed:";
       for (uint32_t i = 1; i < g.nslots.load(); i++)
         if (g.slots[i].tid && g.slots[i].resume.rip == 0) describe_task(err, g.slots[i].tid);
