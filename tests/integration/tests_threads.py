@@ -944,3 +944,383 @@ def new_pid_mode(t):
     doc = check_identity(t, img2, 'new-pid', 'image written after a new-pid restore', user=user)
     check_equal(doc.get('pid'), newpid, 'pid recorded in the image written after a new-pid restore')
     t.kill9(r)
+
+
+# ------------------------------------------------ 11. edge cases (thr_edge)
+#
+# One fixture, programs/thr_edge.c, one mode per case (its header comment
+# says what each prints).
+
+TICK = re.compile(r'^tick (\d+)', re.M)
+
+
+def ticks(text):
+    return [int(n) for n in TICK.findall(text)]
+
+
+def edge(t, *args, tag=None, options=(), capture='file', env=None):
+    """Launches thr_edge ARGS under ckpt-run and waits for its ready line."""
+    old = {}
+    for k, v in (env or {}).items():
+        old[k] = os.environ.get(k)
+        os.environ[k] = str(v)
+    try:
+        app = t.launch([t.program('thr_edge'), *args], tag=tag, options=options, capture=capture)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    app.wait_ready()
+    app.wait_output(r'^ready')
+    return app
+
+
+def keeps_ticking(app, what, timeout=5):
+    """The app prints new tick lines (it runs)."""
+    last = max(ticks(app.output()), default=-1)
+    app.wait_output(rf'^tick {last + 2}\b', timeout=timeout)
+    check(app.ref.alive(), f'{what}: the application died')
+
+
+def checkpoint_fails(t, app, timeout=60):
+    res = t.ckpt('--checkpoint', app.pid, timeout=timeout)
+    check(res.rc != 0, f'{app.tag}: the checkpoint was expected to fail: ' + res.describe())
+    return res
+
+
+@test
+def thr_unstoppable_thread_refused(t):
+    """A thread that blocked every signal with a raw rt_sigprocmask cannot be
+    stopped: the checkpoint is refused within the freeze time allowed
+    (CKPT_FREEZE_TIMEOUT_MS, 1.5 s here) naming the thread's tid and that it
+    blocks every signal; the application keeps running, and a second
+    request is refused the same way (nothing left behind)."""
+    app = edge(t, 'unstoppable', env={'CKPT_FREEZE_TIMEOUT_MS': 1500})
+    tid = int(app.wait_output(r'^blocker tid=(\d+)$').group(1))
+    for attempt in (1, 2):
+        res = checkpoint_fails(t, app, timeout=30)
+        t.log(f'refusal {attempt} after {res.seconds:.2f} s: {res.err.strip()}')
+        check(res.seconds < 1.5 + 4, f'refusal took {res.seconds:.2f} s for a 1.5 s freeze timeout')
+        check(str(tid) in res.err and 'blocks every signal' in res.err and 'did not stop' in res.err,
+              f'the refusal must name thread {tid} and say it blocks every signal: {res.err.strip()!r}')
+        keeps_ticking(app, f'after refusal {attempt}')
+    check(not any(f.endswith('.img') for f in os.listdir(app.images)) if os.path.isdir(app.images) else True,
+          f'a refused checkpoint left an image: {os.listdir(app.images)}')
+
+
+@test
+def thr_close_range_control_fd(t):
+    """Daemon-style closing of every descriptor from 3 up, four ways
+    (close_range, closefrom, raw SYS_close_range, raw SYS_close): the
+    program's next open() returns 3, and ckpt-run --checkpoint still works
+    (twice), including on the restored process."""
+    for k in range(4):
+        app = edge(t, 'closer', k, tag=f'closer{k}')
+        first = int(app.wait_output(r'^first open after=(-?\d+)$').group(1))
+        check_equal(first, 3, f'closer {k}: first open() after closing every descriptor')
+        img = t.checkpoint(app, timeout=30)
+        t.checkpoint(app, timeout=30)
+        keeps_ticking(app, f'closer {k} after two checkpoints')
+        if k in (2, 3):  # the raw ones: libckpt re-created its descriptor; restore and checkpoint again
+            t.kill9(app)
+            r = t.restore(img, continues=app, tag=f'closer{k}-restore')
+            check_equal(ready(r), app.pid, f'closer {k}: pid of the restored process')
+            keeps_ticking(r, f'closer {k} restored')
+            t.checkpoint(r, timeout=30)
+            t.kill9(r)
+        else:
+            t.kill9(app)
+
+
+@test
+def thr_setuid_images_dir(t):
+    """A root program with a worker thread and a SIGEV_THREAD timer drops to
+    uid 65534: the images directory ckpt-run created for it is given to
+    that uid, checkpoints work, and the image restores (as root) with uid
+    65534 and the timer still firing."""
+    if os.geteuid() != 0:
+        raise TestSkip('needs root (the program switches from root to uid 65534)')
+    os.chmod(t.tmp, 0o711)  # uid 65534 must reach the images directory inside
+    app = edge(t, 'setuid')
+    app.wait_output(r'^tick 2 uid=65534 ')
+    check_equal(os.stat(app.images).st_uid, 65534, 'owner of the images directory after the program\'s setuid')
+    img = t.checkpoint(app, timeout=30)
+    check_equal(os.stat(img.path).st_uid, 65534, 'owner of the image written after setuid')
+    doc = inspect(t, img)
+    t.log(f'image credentials: {doc.get("credentials") or doc.get("creds")}')
+    t.kill9(app)
+    r = t.restore(img, continues=app)
+    check_equal(ready(r), app.pid, 'pid of the restored program')
+    before = max(ticks(app.output()))
+    m = r.wait_output(rf'^tick {before + 3} uid=(\d+) fires=(\d+)$', timeout=10)
+    check_equal(int(m.group(1)), 65534, 'uid of the restored program')
+    fires = int(m.group(2))
+    m2 = r.wait_output(rf'^tick {before + 8} uid=\d+ fires=(\d+)$', timeout=10)
+    check(int(m2.group(1)) > fires, f'the SIGEV_THREAD timer does not fire after the restore ({fires} -> {m2.group(1)})')
+    t.checkpoint(r, timeout=30)
+    t.kill9(r)
+
+
+def proc_cpu_ticks(pid):
+    try:
+        f = read_text(f'/proc/{pid}/stat').rsplit(')', 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except (IndexError, ValueError):
+        return None
+
+
+@test
+def thr_fork_children_checkpointed(t):
+    """A thread forks 40 children (20 ms apart) while another hammers malloc
+    and the parent is checkpointed 25 times back to back: every checkpoint
+    succeeds, then every child (libckpt in it too) is checkpointed on its
+    own within 10 s, and none burns CPU (a child forked mid-checkpoint used
+    to spin forever re-queueing its checkpoint signal)."""
+    kids_file = t.path('kids')
+    app = edge(t, 'forkkids', 40, env={'KIDS_FILE': kids_file})
+    for i in range(25):
+        img = t.checkpoint(app, timeout=30)
+        os.unlink(img.path)
+    wait_until(lambda: len(read_text(kids_file).split()) >= 40, 20, '40 children forked')
+    kids = [int(x) for x in read_text(kids_file).split()]
+    try:
+        before = {k: proc_cpu_ticks(k) for k in kids}
+        time.sleep(1.0)
+        busy = [k for k in kids if before[k] is not None and (proc_cpu_ticks(k) or 0) - before[k] > 20]
+        check(not busy, f'children spinning (>20 CPU ticks in 1 s): {busy}')
+        failed = []
+        for k in kids:
+            res = t.ckpt('--checkpoint', k, timeout=15)
+            if res.rc != 0 or res.seconds > 10:
+                failed.append(f'{k}: rc={res.rc} {res.seconds:.1f} s {res.err.strip()[-200:]}')
+        check(not failed, f'{len(failed)} of {len(kids)} children could not be checkpointed:\n  ' + '\n  '.join(failed))
+        check(app.ref.alive(), 'the parent died')
+    finally:
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        t.reap_orphans()
+
+
+@test
+def thr_fork_create_dlopen_race(t):
+    """Threads loop on fork()+waitpid, pthread_create+join and dlopen+dlclose
+    while 30 checkpoints are taken back to back: each finishes within 10 s,
+    every loop keeps progressing, and the last image restores and
+    progresses."""
+    app = edge(t, 'racers', capture='pipe')
+    last = None
+    rx = re.compile(r'^tick (\d+) forks=(\d+) threads=(\d+) dlopens=(\d+)$', re.M)
+
+    def counts(text):
+        m = rx.findall(text)
+        return tuple(int(x) for x in m[-1][1:]) if m else None
+    wait_until(lambda: (counts(app.output()) or (0, 0, 0))[2] > 0 and counts(app.output())[0] > 0, 10,
+               'every loop to start')
+    times = []
+    img = None
+    for i in range(30):
+        new = t.checkpoint(app, timeout=30)
+        times.append(new.seconds)
+        check(new.seconds <= 10, f'checkpoint {i + 1} took {new.seconds:.2f} s')
+        if img:
+            os.unlink(img.path)
+        img = new
+    c0 = counts(app.output())
+    time.sleep(1.0)
+    c1 = counts(app.output())
+    t.log(f'30 checkpoints: max {max(times):.2f} s; counts {c0} -> {c1}')
+    check(all(b > a for a, b in zip(c0, c1)), f'a loop stopped progressing: {c0} -> {c1}')
+    t.kill9(app)
+    r = t.restore(img, capture='pipe')
+    check_equal(ready(r), app.pid, 'pid of the restored racers')
+    wait_until(lambda: counts(r.output()), 10, 'the restored racers to tick')
+    a = counts(r.output())
+    time.sleep(1.5)
+    b = counts(r.output())
+    check(all(y > x for x, y in zip(a, b)), f'a loop does not progress after the restore: {a} -> {b}')
+    t.kill9(r)
+
+
+@test
+def thr_main_thread_exited(t):
+    """The main thread called pthread_exit(), two workers run on: ckpt-run
+    --checkpoint finds the process, the image restores (same pid, the leader
+    a zombie again, both workers ticking with getpid() unchanged), the
+    restored process checkpoints again and exits 0 when the workers are
+    done."""
+    app = edge(t, 'mainexit', env={'SECS': 8})
+    app.wait_output(r'^tick 3 who=w1 ')
+    leader = status_field(f'/proc/{app.pid}/status', 'State')
+    t.log(f'launched: leader state {leader}')
+    check(leader and leader.startswith('Z'), f'the leader of the launched process is not a zombie: {leader}')
+    img = t.checkpoint(app, timeout=30)
+    doc = inspect(t, img)
+    check(doc.get('leader_exited') is True, f'the image does not say the main thread exited: {image_threads(doc)}')
+    t.kill9(app)
+    r = t.restore(img, continues=app)
+    check_equal(ready(r), app.pid, 'pid of the restored process')
+    before = max(int(n) for n in re.findall(r'^tick (\d+) who=w0', app.output(), re.M))
+    for w in ('w0', 'w1'):
+        m = r.wait_output(rf'^tick {before + 3} who={w} pid=(\d+)$', timeout=10)
+        check_equal(int(m.group(1)), app.pid, f'getpid() in restored worker {w}')
+    state = status_field(f'/proc/{r.pid}/status', 'State')
+    threads = status_field(f'/proc/{r.pid}/status', 'Threads')
+    t.log(f'restored: leader state {state}, {threads} threads')
+    check(state and state.startswith('Z'), f'the restored leader is {state}, expected a zombie as before')
+    check_equal(threads, '3', 'threads of the restored process (zombie leader and two workers)')
+    t.checkpoint(r, timeout=30)
+    check_equal(r.wait_exit(30), 0, 'exit status of the restored process')
+
+
+@test
+def thr_full_mask_waits(t):
+    """Threads in ppoll, pselect, epoll_pwait and epoll_pwait2 with a full
+    signal mask (3 s timeouts) are checkpointed twice mid-wait: each
+    checkpoint is quick (no thread is unstoppable), and every wait returns
+    0 at its deadline with errno untouched (77, set before the call)."""
+    app = edge(t, 'fullmask')
+    time.sleep(0.8)
+    t0 = time.monotonic()
+    t.checkpoint(app, timeout=30)
+    t.checkpoint(app, timeout=30)
+    check(time.monotonic() - t0 < 2.0, f'two checkpoints took {time.monotonic() - t0:.2f} s: a thread '
+                                       f'waiting with a full mask was not stopped at once')
+    app.wait_output(r'^wait epoll_pwait2 ', timeout=10)
+    for name in ('ppoll', 'pselect', 'epoll_pwait'):
+        app.wait_output(rf'^wait {name} ', timeout=5)
+    got = {m.group(1): (int(m.group(2)), int(m.group(3)), int(m.group(4)))
+           for m in re.finditer(r'^wait (\S+) rc=(-?\d+) errno=(\d+) elapsed_ms=(\d+)$', app.output(), re.M)}
+    bad = [f'{n}: rc={v[0]} errno={v[1]} after {v[2]} ms' for n, v in sorted(got.items())
+           if v[0] != 0 or v[1] != 77 or not 2700 <= v[2] <= 3500]
+    check(not bad, 'waits with a full mask must time out at 3 s, rc 0, errno untouched (77):\n  ' + '\n  '.join(bad))
+    t.kill9(app)
+
+
+@test
+def thr_mask_bypasses(t):
+    """sigignore(SIGRTMAX), sigset(SIGCKPT, h), sighold(SIGCKPT), a thread
+    created with pthread_attr_setsigmask_np(full) and one running in a
+    swapcontext()ed context with a full uc_sigmask: the application reads
+    back what it set, and checkpoints work and restore; the same program
+    exec'd with every signal already blocked (raw rt_sigprocmask before
+    exec) checkpoints too."""
+    app = edge(t, 'masks')
+    out = app.output()
+    for want in ('view ckpt_handler=app', 'view freeze_handler=ignored', 'view ckpt_blocked=1'):
+        check(re.search(rf'^{want}$', out, re.M), f'the application does not read back what it set: no {want!r} in '
+                                                  f'{out[:300]!r}')
+    img = t.checkpoint(app, timeout=20)
+    check(img.seconds < 5, f'the checkpoint took {img.seconds:.2f} s (a thread could not be stopped at once)')
+    doc = inspect(t, img)
+    names = sorted(th.get('name', '') for th in doc['threads'])
+    t.log(f'threads in the image: {names}')
+    check('attrmask' in names and 'ctxmask' in names, f'threads missing from the image: {names}')
+    t.kill9(app)
+    r = t.restore(img, continues=app)
+    check_equal(ready(r), app.pid, 'pid of the restored masks program')
+    keeps_ticking(r, 'restored masks program')
+    t.checkpoint(r, timeout=20)
+    t.kill9(r)
+
+    prog = t.program('thr_edge')
+    blocked = t.launch([prog, 'blockexec', prog, 'masks'], tag='blockexec')
+    blocked.wait_ready()
+    blocked.wait_output(r'^ready')
+    img = t.checkpoint(blocked, timeout=20)
+    check(img.seconds < 5, f'checkpoint of the program exec\'d with signals blocked took {img.seconds:.2f} s')
+    t.kill9(blocked)
+
+
+@test
+def thr_altstack_handler(t):
+    """A thread runs a 3 s SIGUSR1 handler on a 16 KiB sigaltstack with
+    10000 bytes of it in use when the checkpoint is requested (the freeze
+    frame would not fit): the process does not die, the checkpoint waits
+    for the handler and succeeds, and the image restores."""
+    app = edge(t, 'altstk', 10000)
+    app.wait_output(r'^handler started$')
+    time.sleep(0.3)
+    img = t.checkpoint(app, timeout=30)
+    t.log(f'checkpoint during the handler: {img.seconds:.2f} s')
+    check(app.ref.alive(), 'the application died (its alternate stack overflowed?)')
+    app.wait_output(r'^tick \d+ handled=1$', timeout=10)
+    keeps_ticking(app, 'after the checkpoint')
+    t.kill9(app)
+    r = t.restore(img, continues=app)
+    check_equal(ready(r), app.pid, 'pid of the restored altstk program')
+    keeps_ticking(r, 'restored altstk program')
+    t.kill9(r)
+
+
+@test
+def thr_cancelled_threads(t):
+    """4200 threads cancelled with pthread_cancel and joined, then a worker:
+    the image reports the worker as created with pthread_create (the
+    registry did not fill up with the cancelled ones)."""
+    app = edge(t, 'cancel', 4200)
+    img = t.checkpoint(app, timeout=30)
+    doc = inspect(t, img)
+    check_origins(doc, 1, 'image after 4200 cancelled threads')
+    t.kill9(app)
+
+
+@test
+def thr_thread_churn_freeze_time(t):
+    """Four threads create and end threads non-stop: five checkpoints each
+    freeze the process for less than 400 ms (signalled threads that exit
+    without stopping are noticed at once, not at a deadline)."""
+    app = edge(t, 'churn')
+    app.wait_output(r'^tick 3 ')
+    frozen = []
+    for i in range(5):
+        res = t.ckpt('-v', '--checkpoint', app.pid, timeout=30)
+        check(res.rc == 0, f'checkpoint {i + 1} failed: ' + res.describe())
+        m = re.search(r'frozen ([\d.]+) ms', res.err)
+        check(m, f'ckpt-run -v did not report the freeze time: {res.err!r}')
+        frozen.append(float(m.group(1)))
+        os.unlink(res.out.strip().splitlines()[-1])
+        time.sleep(0.3)
+    t.log(f'freeze times: {frozen} ms')
+    check(max(frozen) < 400, f'freezes of {frozen} ms under thread churn (limit 400 ms)')
+    keeps_ticking(app, 'churn after the checkpoints')
+    t.kill9(app)
+
+
+@test
+def thr_save_range_single_thread(t):
+    """A single-threaded program saving a 64 MiB range in a loop
+    (ckpt_save_range) is sent checkpoint requests: each is served within
+    10 s, with the program still saving (the request used to come back to
+    the same thread forever)."""
+    rd = t.path('ranges')
+    os.mkdir(rd)
+    app = edge(t, 'saverange', env={'RANGE_DIR': rd})
+    app.wait_output(r'^tick 0 ')
+    for i in range(3):
+        img = t.checkpoint(app, timeout=20)
+        check(img.seconds <= 10, f'checkpoint {i + 1} took {img.seconds:.2f} s')
+        os.unlink(img.path)
+    keeps_ticking(app, 'the range-saving program', timeout=15)
+    t.kill9(app)
+
+
+@test
+def thr_mqueue_refused(t):
+    """An open POSIX message queue is refused by name ("POSIX message queue
+    /ckpt-it-PID"), the application keeps running, and with
+    --ignore-unsupported the checkpoint succeeds."""
+    app = edge(t, 'mqueue', capture='pipe')
+    m = re.search(r'mqueue (\S+) fd=(\d+)', app.output())
+    check(m, f'no mqueue line: {app.output()[:200]!r}')
+    res = checkpoint_fails(t, app, timeout=20)
+    check(f'POSIX message queue {m.group(1)}' in res.err, f'the refusal does not name the queue: {res.err.strip()!r}')
+    keeps_ticking(app, 'after the refusal')
+    t.kill9(app)
+    app2 = edge(t, 'mqueue', options=['--ignore-unsupported'], tag='ignore')
+    t.checkpoint(app2, timeout=20)
+    t.kill9(app2)

@@ -33,6 +33,9 @@ bool ImageFile::create(const char* dir, Msg& err) {
   }
   if (dfd < 0) {
     err << "cannot open the image directory " << dir << ": " << errno_name(int(-dfd));
+    if (dfd == -EACCES || dfd == -EPERM)
+      err << " (the process runs as uid " << ckpt_syscall0(CKPT_NR_geteuid) << ", which may not enter it or a "
+          << "directory above it)";
     return false;
   }
   dir_fd_ = int(dfd);
