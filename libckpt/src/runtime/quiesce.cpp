@@ -167,8 +167,9 @@ void describe_task(Msg& err, int32_t tid) {
   // waiting in recv() on its netlink socket, made inside glibc (not through
   // the pthread_create libckpt sees).
   if (blocks_freeze && (nr == 45 || nr == 47) && !registry_find(tid))
-    err << ": this looks like glibc's mq_notify(SIGEV_THREAD) helper thread, which no signal can stop and libckpt cannot re-create (the message queue itself cannot be checkpointed either); "
-           "notify with SIGEV_SIGNAL instead";
+    err << ": this looks like glibc's mq_notify(SIGEV_THREAD) helper thread, which no signal can stop and "
+           "libckpt cannot re-create (the message queue itself cannot be checkpointed either); notify with "
+           "SIGEV_SIGNAL instead";
   err << ")";
 }
 
