@@ -18,6 +18,7 @@ struct Use {
   uint64_t lo, hi; // the alternate stack
 };
 Use g_uses[kSlots];
+int g_active = 0;  // records in use: the coordinator's fast path
 __thread int t_depth __attribute__((tls_model("initial-exec")));  // this thread's records
 
 int32_t my_tid() { return int32_t(ckpt_syscall0(CKPT_NR_gettid)); }
@@ -70,6 +71,7 @@ int altstack_enter(const void* ucv) {
         __atomic_compare_exchange_n(&g_uses[i].tid, &expected, -1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
       g_uses[i].lo = lo;
       g_uses[i].hi = hi;
+      __atomic_add_fetch(&g_active, 1, __ATOMIC_ACQ_REL);
       __atomic_store_n(&g_uses[i].tid, tid, __ATOMIC_RELEASE);
       t_depth++;
       return i;
@@ -81,6 +83,7 @@ int altstack_enter(const void* ucv) {
 void altstack_leave(int slot) {
   if (slot < 0) return;
   __atomic_store_n(&g_uses[slot].tid, 0, __ATOMIC_RELEASE);
+  __atomic_sub_fetch(&g_active, 1, __ATOMIC_ACQ_REL);
   t_depth--;
 }
 
@@ -89,10 +92,14 @@ void altstack_forget_self() {
   t_depth = 0;
   int32_t tid = my_tid();
   for (Use& u : g_uses)
-    if (__atomic_load_n(&u.tid, __ATOMIC_ACQUIRE) == tid) __atomic_store_n(&u.tid, 0, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&u.tid, __ATOMIC_ACQUIRE) == tid) {
+      __atomic_store_n(&u.tid, 0, __ATOMIC_RELEASE);
+      __atomic_sub_fetch(&g_active, 1, __ATOMIC_ACQ_REL);
+    }
 }
 
 bool altstack_too_tight(int32_t tid, uint64_t need) {
+  if (__atomic_load_n(&g_active, __ATOMIC_ACQUIRE) <= 0) return false;
   for (Use& u : g_uses) {
     if (__atomic_load_n(&u.tid, __ATOMIC_ACQUIRE) != tid) continue;
     uint64_t sp = blocked_sp(tid);
@@ -105,6 +112,7 @@ bool altstack_too_tight(int32_t tid, uint64_t need) {
 
 void altstack_after_fork() {
   for (Use& u : g_uses) u.tid = 0;  // the parent's threads (and tids)
+  g_active = 0;
   t_depth = 0;
 }
 
