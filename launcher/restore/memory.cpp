@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "parallel.h"
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -141,93 +143,118 @@ void MemoryRestorer::for_each_piece(uint64_t addr, uint64_t len, Fn&& fn) const 
 }
 
 void MemoryRestorer::fill_pages() {
-  BlockDecompressor dec;
-  Block block;
+  size_t nblocks = 0;  // blobs follow all memory (load_blobs)
+  while (nblocks < image_.index().size() && image_.index()[nblocks].first_addr < CKPT_BLOB_BASE) nblocks++;
+  unsigned threads = restore_threads();
+  struct Worker {
+    BlockDecompressor dec;
+    Block block;
+    std::vector<std::pair<uint64_t, uint64_t>> from_parents;
+  };
+  std::vector<Worker> workers(threads);
+  // Blocks are independent and never overlap: each is decompressed straight
+  // into place by whichever thread takes it.
+  parallel_for(nblocks, threads, [&](size_t b, unsigned w) {
+    fill_block(b, workers[w].dec, workers[w].block, workers[w].from_parents);
+  });
   std::vector<std::pair<uint64_t, uint64_t>> from_parents;
+  for (Worker& w : workers) from_parents.insert(from_parents.end(), w.from_parents.begin(), w.from_parents.end());
+  std::sort(from_parents.begin(), from_parents.end());
+  if (!from_parents.empty()) fill_from_parents(from_parents);
+}
+
+void MemoryRestorer::fill_block(size_t b, BlockDecompressor& dec, Block& block,
+                                std::vector<std::pair<uint64_t, uint64_t>>& from_parents) {
   struct Piece {
     const Region* region;
     uint64_t dest, len;
   };
   std::vector<Piece> data;
-  for (size_t b = 0; b < image_.index().size(); b++) {
-    if (image_.index()[b].first_addr >= CKPT_BLOB_BASE) break;  // blobs follow all memory (load_blobs)
-    image_.read_block(b, block);
-    data.clear();
-    uint64_t blob_bytes = 0;
-    for (const ckpt_run& run : block.runs) {
-      uint64_t len = uint64_t(run.npages) * CKPT_PAGE_SIZE;
-      if (run.addr >= CKPT_BLOB_BASE) {
-        blob_bytes += len;
-        continue;
+  image_.read_block(b, block);
+  uint64_t blob_bytes = 0;
+  for (const ckpt_run& run : block.runs) {
+    uint64_t len = uint64_t(run.npages) * CKPT_PAGE_SIZE;
+    if (run.addr >= CKPT_BLOB_BASE) {
+      blob_bytes += len;
+      continue;
+    }
+    if (run.kind == CKPT_RUN_PARENT) {
+      from_parents.push_back({run.addr, run.addr + len});
+      continue;
+    }
+    for_each_piece(run.addr, len, [&](const Region& r, uint64_t dest, uint64_t n) {
+      if (run.kind == CKPT_RUN_DATA) {
+        data.push_back({&r, dest, n});
+      } else if (r.kind == RegionKind::FilePrivate) {  // anonymous memory is zero already
+        prepare(r, dest, n);
+        memset(reinterpret_cast<void*>(dest), 0, n);
+        finish(r, dest, n);
       }
-      if (run.kind == CKPT_RUN_PARENT) {
-        from_parents.push_back({run.addr, run.addr + len});
-        continue;
-      }
-      for_each_piece(run.addr, len, [&](const Region& r, uint64_t dest, uint64_t n) {
-        if (run.kind == CKPT_RUN_DATA) {
-          data.push_back({&r, dest, n});
-        } else if (r.kind == RegionKind::FilePrivate) {  // anonymous memory is zero already
-          prepare(r, dest, n);
-          memset(reinterpret_cast<void*>(dest), 0, n);
-          finish(r, dest, n);
-        }
-      });
-    }
-    // The newest image's pages are final: decompress straight into place.
-    for (const Piece& pc : data) prepare(*pc.region, pc.dest, pc.len);
-    dec.begin(block);
-    for (const Piece& pc : data) dec.into(reinterpret_cast<void*>(pc.dest), pc.len);
-    if (blob_bytes) {  // a block shared by the last pages and the first blob
-      std::vector<unsigned char> skip(blob_bytes);
-      dec.into(skip.data(), skip.size());
-    }
-    dec.end();
-    for (const Piece& pc : data) {
-      finish(*pc.region, pc.dest, pc.len);
-      pages_written_ += pc.len / CKPT_PAGE_SIZE;
-    }
+    });
   }
-  if (!from_parents.empty()) fill_from_parents(from_parents);
+  // The newest image's pages are final: decompress straight into place.
+  for (const Piece& pc : data) prepare(*pc.region, pc.dest, pc.len);
+  dec.begin(block);
+  for (const Piece& pc : data) dec.into(reinterpret_cast<void*>(pc.dest), pc.len);
+  if (blob_bytes) {  // a block shared by the last pages and the first blob
+    std::vector<unsigned char> skip(blob_bytes);
+    dec.into(skip.data(), skip.size());
+  }
+  dec.end();
+  for (const Piece& pc : data) {
+    finish(*pc.region, pc.dest, pc.len);
+    pages_written_ += pc.len / CKPT_PAGE_SIZE;
+  }
 }
 
 void MemoryRestorer::fill_from_parents(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
   std::vector<PageSource> sources = chain_.resolve_parent_pages(ranges);
   // Each needed block of an older image is decompressed once into a scratch
-  // buffer and its pages copied out.
+  // buffer and its pages copied out: sources are grouped by block, and the
+  // groups spread over the threads.
   std::stable_sort(sources.begin(), sources.end(), [](const PageSource& a, const PageSource& b) {
     return a.image != b.image ? a.image < b.image : a.block < b.block;
   });
-  BlockDecompressor dec;
-  Block block;
-  std::vector<unsigned char> scratch;
-  size_t loaded_image = SIZE_MAX, loaded_block = SIZE_MAX;
-  for (const PageSource& src : sources) {
-    uint64_t len = src.npages * CKPT_PAGE_SIZE;
-    if (!src.zero && (src.image != loaded_image || src.block != loaded_block)) {
-      const ImageReader& img = chain_.image(src.image);
-      img.read_block(src.block, block);
-      scratch.resize(size_t(block.data_pages) * CKPT_PAGE_SIZE);
-      dec.begin(block);
-      dec.into(scratch.data(), scratch.size());
-      dec.end();
-      loaded_image = src.image;
-      loaded_block = src.block;
-    }
-    uint64_t offset = 0;
-    for_each_piece(src.addr, len, [&](const Region& r, uint64_t dest, uint64_t n) {
-      if (src.zero && r.kind != RegionKind::FilePrivate) {
-        offset += n;
-        return;
-      }
-      prepare(r, dest, n);
-      if (src.zero) memset(reinterpret_cast<void*>(dest), 0, n);
-      else memcpy(reinterpret_cast<void*>(dest), scratch.data() + src.data_page * CKPT_PAGE_SIZE + offset, n);
-      finish(r, dest, n);
-      pages_written_ += n / CKPT_PAGE_SIZE;
-      offset += n;
-    });
+  std::vector<size_t> group_start;
+  for (size_t i = 0; i < sources.size(); i++) {
+    const PageSource& s = sources[i];
+    if (i == 0 || s.zero || sources[i - 1].zero || s.image != sources[i - 1].image || s.block != sources[i - 1].block)
+      group_start.push_back(i);
   }
+  group_start.push_back(sources.size());
+  unsigned threads = restore_threads();
+  struct Worker {
+    BlockDecompressor dec;
+    Block block;
+    std::vector<unsigned char> scratch;
+  };
+  std::vector<Worker> workers(threads);
+  parallel_for(group_start.size() - 1, threads, [&](size_t g, unsigned w) {
+    Worker& wk = workers[w];
+    for (size_t i = group_start[g]; i < group_start[g + 1]; i++) {
+      const PageSource& src = sources[i];
+      if (!src.zero && i == group_start[g]) {
+        chain_.image(src.image).read_block(src.block, wk.block);
+        wk.scratch.resize(size_t(wk.block.data_pages) * CKPT_PAGE_SIZE);
+        wk.dec.begin(wk.block);
+        wk.dec.into(wk.scratch.data(), wk.scratch.size());
+        wk.dec.end();
+      }
+      uint64_t offset = 0;
+      for_each_piece(src.addr, src.npages * CKPT_PAGE_SIZE, [&](const Region& r, uint64_t dest, uint64_t n) {
+        if (src.zero && r.kind != RegionKind::FilePrivate) {
+          offset += n;
+          return;
+        }
+        prepare(r, dest, n);
+        if (src.zero) memset(reinterpret_cast<void*>(dest), 0, n);
+        else memcpy(reinterpret_cast<void*>(dest), wk.scratch.data() + src.data_page * CKPT_PAGE_SIZE + offset, n);
+        finish(r, dest, n);
+        pages_written_ += n / CKPT_PAGE_SIZE;
+        offset += n;
+      });
+    }
+  });
 }
 
 void MemoryRestorer::apply_region_flags(std::vector<std::string>& warnings) {

@@ -6,6 +6,7 @@
 // flags). Pages are decompressed straight into their final mapping after a
 // MADV_POPULATE_WRITE of each run (one cheap call instead of a fault per page).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -36,11 +37,13 @@ class MemoryRestorer {
   std::vector<ckpt_plan_move> moves() const;
   // Address ranges this restore placed (they survive the launcher's teardown).
   std::vector<std::pair<uint64_t, uint64_t>> owned() const;
-  uint64_t pages_written() const { return pages_written_; }
+  uint64_t pages_written() const { return pages_written_.load(); }
 
  private:
   const RegionPlacement& placement_for(uint64_t addr) const;
   void map_one(const Region& r);
+  void fill_block(size_t b, BlockDecompressor& dec, Block& block,
+                  std::vector<std::pair<uint64_t, uint64_t>>& from_parents);
   void fill_from_parents(const std::vector<std::pair<uint64_t, uint64_t>>& ranges);
   // Calls fn(region, destination, length) for each piece of [addr, addr+len)
   // split at region boundaries.
@@ -54,7 +57,7 @@ class MemoryRestorer {
   FreeSpace& space_;
   std::map<uint64_t, int> shared_objects_;
   std::vector<RegionPlacement> placed_;  // sorted by region start
-  uint64_t pages_written_ = 0;
+  std::atomic<uint64_t> pages_written_{0};  // filled by several threads
 };
 
 }  // namespace ckpt

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "common/xxhash64.h"
 #include "image/image_reader.h"
@@ -387,4 +388,98 @@ TEST_CASE("ImageWriter: zero runs totalling 2^32 pages or more") {
     CHECK(got == want);  // every zero page the writer was given is in the image
     CHECK(img.footer().zero_pages == got);
   }
+}
+
+namespace {
+
+// std::thread helpers for the parallel writer (libckpt uses bare threads).
+struct StdThreads : ThreadStarter {
+  std::vector<std::thread> threads;
+  bool start(void (*fn)(void*), void* arg) override {
+    threads.emplace_back(fn, arg);
+    return true;
+  }
+  void join_all() override {
+    for (std::thread& t : threads) t.join();
+    threads.clear();
+  }
+};
+
+// Writes the same page sequence (contiguous, scattered, transient, zero and
+// parent runs, over many blocks) with `helpers` compression threads.
+std::vector<unsigned char> write_mixed(TempDir& dir, const std::string& manifest, unsigned helpers) {
+  OutFile f(dir.file("mixed-" + std::to_string(helpers) + ".img"));
+  auto big = pages(kHeapStart, 3000);
+  std::vector<unsigned char> reused(8 * kPage);
+  {
+    StdThreads threads;
+    FdSink sink(f.fd, 1 << 16);
+    ImageWriter w(sink, 1, nullptr, helpers ? &threads : nullptr, helpers);
+    CHECK(w.helpers() == helpers);
+    ckpt_file_header h = sample_header();
+    h.flags |= CKPT_HDR_INCREMENTAL;  // it has parent runs
+    h.parent.image_id[0] = 1;
+    strcpy(h.parent.file_name, "parent.img");
+    REQUIRE(w.begin(h, manifest));
+    uint64_t addr = kHeapStart;
+    for (uint32_t i = 0; i < 3000;) {
+      uint32_t n = 1 + (i * 7) % 300;
+      if (i + n > 3000) n = 3000 - i;
+      if (i % 5 == 0) {  // a reused buffer: copied at once
+        for (uint32_t k = 0; k < n; k += 8) {
+          uint32_t m = std::min(8u, n - k);
+          memcpy(reused.data(), big.data() + size_t(i + k) * kPage, size_t(m) * kPage);
+          REQUIRE(w.add_data(addr + uint64_t(i + k) * kPage, reused.data(), m, true));
+          memset(reused.data(), 0xAB, reused.size());
+        }
+      } else {
+        REQUIRE(w.add_data(addr + uint64_t(i) * kPage, big.data() + size_t(i) * kPage, n));
+      }
+      i += n;
+      if (i % 3 == 0) {  // a gap, then zero and parent runs
+        addr += 16 * kPage;
+        REQUIRE(w.add_zero(addr + uint64_t(i) * kPage - 16 * kPage, 8));
+        REQUIRE(w.add_parent(addr + uint64_t(i) * kPage - 8 * kPage, 8));
+      }
+    }
+    REQUIRE(w.finish());
+  }
+  return read_file(f.path);
+}
+
+}  // namespace
+
+TEST_CASE("ImageWriter: compression threads write exactly the image one thread writes") {
+  TempDir dir;
+  ProcessState st = sample_state();
+  for (Region& r : st.regions)
+    if (r.start == kHeapStart) r.end = kHeapStart + 8000 * kPage;  // room for 3000 pages and gaps
+  const std::string manifest = manifest_to_json(st);
+  std::vector<unsigned char> serial = write_mixed(dir, manifest, 0);
+  for (unsigned helpers : {1u, 3u}) {
+    CAPTURE(helpers);
+    CHECK(write_mixed(dir, manifest, helpers) == serial);
+  }
+  ImageReader img(dir.file("mixed-3.img"));
+  img.verify_pages();
+  CHECK(img.index().size() > 10);
+}
+
+TEST_CASE("ImageWriter: a write error with compression threads running is reported, and nothing hangs") {
+  TempDir dir;
+  int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  auto data = pages(kHeapStart, 2048);
+  StdThreads threads;
+  FdSink sink(fd, 1 << 16);
+  {
+    ImageWriter w(sink, 1, nullptr, &threads, 2);
+    bool ok = w.begin(sample_header(), manifest_to_json(sample_state()));
+    for (uint32_t i = 0; ok && i < 2048; i += 64) ok = w.add_data(kHeapStart + uint64_t(i) * kPage, data.data() + size_t(i) * kPage, 64);
+    ok = ok && w.finish();
+    CHECK(!ok);
+    CHECK(w.error() == ENOSPC);
+  }  // the destructor stops the helpers
+  CHECK(threads.threads.empty());
+  close(fd);
 }

@@ -47,6 +47,7 @@
 #include "common/restore_info.h"
 #include "config.h"
 #include "control.h"
+#include "helper_threads.h"
 #include "image/image_writer.h"
 #include "image/manifest.h"
 #include "image_file.h"
@@ -277,7 +278,8 @@ void write_phase(void*) {
   if (!file.create(g_config.images_dir, s.err)) return;
   {
     FdSink sink(file.fd(), 4u << 20);
-    ImageWriter writer(sink, g_config.zstd_level, arena::zstd_allocator());
+    HelperThreads helpers;
+    ImageWriter writer(sink, g_config.zstd_level, arena::zstd_allocator(), &helpers, HelperThreads::recommended());
     uint64_t t0 = now_ns();
     bool ok = writer.begin(s.header, manifest) && write_pages(st, *s.memory, writer, s.err) &&
               write_blobs(st, *s.fds, writer, s.err) && writer.finish();

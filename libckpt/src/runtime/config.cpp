@@ -102,6 +102,7 @@ bool load_config() {
     return false;
   }
   if (env_int("CKPT_ZSTD_LEVEL", -5, 19, v)) c.zstd_level = int(v);
+  if (env_int("CKPT_WRITER_THREADS", 1, 8, v)) c.writer_threads = unsigned(v);
   if (env_int("CKPT_FREEZE_TIMEOUT_MS", 10, 600000, v)) c.freeze_timeout_ns = uint64_t(v) * 1000000;
   if (env_int("CKPT_VERBOSE", 0, 9, v)) g_verbose = v > 0;
   if (env_int("CKPT_FORKED_WRITER", 0, 1, v)) c.forked_writer = v == 1;

@@ -8,6 +8,8 @@
 //   CKPT_EXIT_AFTER_CHECKPOINT=1   exit once an image is written
 //   CKPT_ZSTD_LEVEL      compression level (default 1)
 //   CKPT_FREEZE_TIMEOUT_MS   how long to wait for threads to stop (default 5000)
+//   CKPT_WRITER_THREADS=N    threads compressing an image (default: the CPUs
+//                            the process may use, at most 8)
 //   CKPT_FORKED_WRITER=0     write images while frozen instead of from a
 //                            copy-on-write snapshot process (default 1)
 //   CKPT_INCREMENTAL=1       checkpoints after the first are incremental
@@ -33,6 +35,7 @@ struct Config {
   char images_dir[1024] = "";
   bool exit_after_checkpoint = false;
   int zstd_level = 1;
+  unsigned writer_threads = 0;  // 0: as many as CPUs
   uint64_t freeze_timeout_ns = 5'000'000'000ull;
   bool forked_writer = true;
   bool incremental = false;

@@ -8,7 +8,14 @@
  *
  * void ckpt_call_on_stack(void *stack_top, void (*fn)(void *), void *arg)
  *   Runs fn(arg) on another stack: the image writer runs on libckpt's own
- *   stack so that a small application thread stack never overflows. */
+ *   stack so that a small application thread stack never overflows.
+ *
+ * long ckpt_spawn_thread(void *stack_top, void (*fn)(void *), void *arg, int *tid_word)
+ *   Starts a bare thread of this process on stack_top that runs fn(arg)
+ *   and exits. It has no TLS of its own (it shares the caller's fs base: fn
+ *   must not write thread-local data), inherits the caller's signal mask,
+ *   and the kernel sets *tid_word to its tid before returning and clears it
+ *   (with a futex wake) once the thread is gone. Returns the tid or -errno. */
         .text
         .globl ckpt_save_context
         .hidden ckpt_save_context
@@ -53,5 +60,37 @@ ckpt_call_on_stack:
         ret
         .cfi_endproc
         .size ckpt_call_on_stack, .-ckpt_call_on_stack
+
+        .globl ckpt_spawn_thread
+        .hidden ckpt_spawn_thread
+        .type ckpt_spawn_thread, @function
+ckpt_spawn_thread:
+        .cfi_startproc
+        andq $-16, %rdi
+        subq $16, %rdi
+        movq %rsi, 0(%rdi)
+        movq %rdx, 8(%rdi)
+        movq %rdi, %rsi               /* new stack: fn, arg on top */
+        /* CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|PARENT_SETTID|CHILD_CLEARTID */
+        movl $0x350f00, %edi
+        movq %rcx, %rdx               /* parent_tid */
+        movq %rcx, %r10               /* child_tid */
+        xorl %r8d, %r8d               /* tls: unchanged */
+        movl $56, %eax                /* clone */
+        syscall
+        testq %rax, %rax
+        jz 2f
+        ret
+2:      .cfi_undefined %rip           /* the new thread: nothing to unwind to */
+        xorl %ebp, %ebp
+        popq %rax
+        popq %rdi
+        call *%rax
+        movl $60, %eax                /* exit (this thread only) */
+        xorl %edi, %edi
+        syscall
+        hlt
+        .cfi_endproc
+        .size ckpt_spawn_thread, .-ckpt_spawn_thread
 
         .section .note.GNU-stack,"",@progbits
