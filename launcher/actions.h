@@ -15,5 +15,10 @@ int run_restore(const Options& o, char** argv);  // restore/restore.cpp
 
 std::string absolute_path(const std::string& p);
 bool make_dirs(const std::string& path, std::string& err);
+// "" if fine, else why: an absolute images directory too long for libckpt's
+// buffers (common/path_limits.h); a pid file whose directory is missing or
+// not writable.
+std::string check_images_dir(const std::string& absolute);
+std::string check_pid_file(const std::string& absolute);
 
 }  // namespace ckpt
