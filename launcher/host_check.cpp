@@ -54,6 +54,14 @@ std::string file_problem(const FileRef& f) {
 
 }  // namespace
 
+std::string owner_problem(const Credentials& c, uid_t caller_ruid, uid_t caller_euid) {
+  // The restored process runs as the image's user: root may switch to it,
+  // anyone else must already be it.
+  if (caller_euid == 0 || (caller_euid == c.euid && caller_ruid == c.ruid)) return "";
+  return "the image belongs to uid " + std::to_string(c.ruid) + " (effective uid " + std::to_string(c.euid) +
+         "); restore it as that user or as root (you are uid " + std::to_string(caller_ruid) + ")";
+}
+
 HostVdso read_host_vdso() {
   HostVdso v;
   std::ifstream maps("/proc/self/maps");
@@ -126,6 +134,8 @@ std::vector<std::string> host_problems(const ImageReader& img, const std::string
     if (!p.empty()) out.push_back(p);
   }
   if (access(st.cwd.c_str(), X_OK) != 0) out.push_back("working directory " + st.cwd + ": " + strerror(errno));
+  std::string who = owner_problem(st.creds, getuid(), geteuid());
+  if (!who.empty()) out.push_back(who);
   return out;
 }
 
