@@ -75,8 +75,18 @@ int run_checkpoint(const Options& o) {
   }
   int fd = open_control_block(pid);
   if (fd < 0) {
-    fprintf(stderr, "ckpt-run: --checkpoint: process %d does not run under libckpt (or is not yours); nothing sent\n",
-            pid);
+    std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+    if (access(fds.c_str(), R_OK | X_OK) != 0) {
+      // The kernel hides a process's descriptors from other users, and from
+      // its own user too when it is not dumpable (setuid, prctl(PR_SET_DUMPABLE, 0)).
+      int e = errno;
+      fprintf(stderr,
+              "ckpt-run: --checkpoint: cannot read %s (%s): process %d belongs to another user or is not "
+              "dumpable (prctl PR_SET_DUMPABLE 0); ask root to checkpoint it; nothing sent\n",
+              fds.c_str(), strerror(e), pid);
+      return kExitFailure;
+    }
+    fprintf(stderr, "ckpt-run: --checkpoint: process %d does not run under libckpt; nothing sent\n", pid);
     return kExitFailure;
   }
   auto* cb = static_cast<const ckpt_control_block*>(
