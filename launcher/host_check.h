@@ -18,6 +18,9 @@ struct HostVdso {
 };
 HostVdso read_host_vdso();
 
+// Why a file the image depends on cannot be used as it is now ("" if it can).
+std::string file_problem(const FileRef& f);
+
 // Who may restore an image with these credentials: root, or the image's own
 // user (real and effective uid). "" if the caller may, else why not.
 std::string owner_problem(const Credentials& creds, uid_t caller_ruid, uid_t caller_euid);
