@@ -50,7 +50,9 @@ struct ckpt_cpu_features {
   uint32_t ext1_ecx, ext1_edx;     /* leaf 0x80000001 */
   uint64_t xcr0;                    /* enabled xsave features */
   uint32_t xsave_size;              /* CPUID 0xd.0 ebx: size for enabled features */
-  uint32_t reserved;
+  uint32_t xsave_1_eax;             /* CPUID 0xd.1 eax: xsaveopt, xsavec (glibc's
+                                       _dl_runtime_resolve_xsavec), ... (0 in
+                                       images written before it was recorded) */
 };
 
 struct ckpt_parent_ref {
