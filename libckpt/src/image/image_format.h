@@ -1,4 +1,4 @@
-/* libckpt image format, version 1: the on-disk structures.
+/* libckpt image format, version 2 (CKPT_FORMAT_VERSION): the on-disk structures.
  *
  * This header and docs/image-format.md are the one description of the format;
  * the writer (libckpt.so) and the reader (ckpt-run) both include it.
@@ -141,5 +141,8 @@ struct ckpt_footer {
 
 #ifdef __cplusplus
 }
+/* docs/image-format.md gives these sizes. */
+static_assert(sizeof(struct ckpt_footer) == 64, "ckpt_footer is 64 bytes");
+static_assert(sizeof(struct ckpt_cpu_features) == 72, "ckpt_cpu_features is 72 bytes");
 #endif
 #endif
