@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -96,6 +97,30 @@ int run_checkpoint(const Options& o) {
       !__atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE)) {
     fprintf(stderr, "ckpt-run: --checkpoint: process %d is not ready for checkpoints; nothing sent\n", pid);
     return kExitFailure;
+  }
+  // Between two programs (exec): the next one takes the block over and sets
+  // ready to 1 once its handler is in place; its SigCgt is clear until then.
+  // (Loading a program takes milliseconds; one that never loads libckpt
+  // after all, e.g. setuid, would keep this state.)
+  auto exec_deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(std::min(o.timeout_s, 30.0));
+  auto execing = [&] {
+    uint32_t r = __atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE);
+    return r == CKPT_CONTROL_EXEC || r == CKPT_CONTROL_EXEC_MASKED;
+  };
+  for (;;) {
+    while (execing() && std::chrono::steady_clock::now() < exec_deadline && kill(pid, 0) == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (execing()) {
+      fprintf(stderr, "ckpt-run: --checkpoint: process %d is still starting the program it exec'd; nothing sent\n",
+              pid);
+      return kExitFailure;
+    }
+    if (!__atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE)) {
+      fprintf(stderr, "ckpt-run: --checkpoint: process %d exec'd a program that does not run under libckpt; "
+                      "nothing sent\n", pid);
+      return kExitFailure;
+    }
+    if (catches_signal(pid, cb->ckpt_signal) || !execing()) break;  // else an exec began meanwhile: wait again
   }
   int sig = cb->ckpt_signal;
   if (!catches_signal(pid, sig)) {

@@ -27,6 +27,7 @@ void timers_init();
 void timers_after_fork();
 void forget_tracking();
 void start_interval_timer();
+void exec_resume_checkpoint_signal(uint32_t exec_state);  // interpose/exec.cpp
 
 namespace {
 constexpr size_t kPrivateStackSize = 2u << 20;
@@ -75,7 +76,9 @@ __attribute__((constructor)) void libckpt_init() {
     log_error(Msg() << "cannot allocate libckpt's stack; checkpoints disabled");
     return;
   }
-  if (!control::create()) {
+  // A program exec'd under the same pid takes over the previous one's block.
+  uint32_t exec_state = control::adopt_inherited();
+  if (!exec_state && !control::create()) {
     log_error(Msg() << "cannot create the control block; checkpoints disabled");
     return;
   }
@@ -100,6 +103,7 @@ __attribute__((constructor)) void libckpt_init() {
     unsetenv("CKPT_PID_FILE");
     unsetenv("CKPT_PID_FILE_PID");
   }
+  exec_resume_checkpoint_signal(exec_state);  // last: a signal held over the exec is taken now
 }
 }  // namespace
 
