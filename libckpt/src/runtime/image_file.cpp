@@ -50,6 +50,7 @@ bool ImageFile::create(const char* dir, Msg& err) {
     return false;
   }
   fd_ = int(fd);
+  ckpt_syscall2(91 /* fchmod */, fd_, 0600);  // the application's umask may have taken bits off
   return true;
 }
 
