@@ -55,6 +55,9 @@ std::string check_images_dir(const std::string& abs) {
 }
 
 std::string check_pid_file(const std::string& abs) {
+  if (abs.size() > CKPT_MAX_PID_FILE_PATH)
+    return "the pid file path is " + std::to_string(abs.size()) + " bytes long; at most " +
+           std::to_string(CKPT_MAX_PID_FILE_PATH) + " are supported";
   std::string dir = abs.substr(0, abs.rfind('/'));
   if (dir.empty()) dir = "/";
   struct stat st;

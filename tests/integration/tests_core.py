@@ -652,6 +652,8 @@ def launch_refusals(t):
     check_refused_at_launch(t, [ticker, *args], 'an images path longer than 700 bytes', 'images',
                             options=['--images', long_dir])
     check(not os.path.exists(long_dir), 'ckpt-run created the too long images directory')
+    check_refused_at_launch(t, [ticker, *args], 'a pid file path longer than 1000 bytes', 'pid file path',
+                            options=['--pid-file', t.path('p' * 1000)])
     # Control: the same program, unchanged, runs.
     res = t.ckpt('--images', t.path('images'), ticker, *args, check_rc=0)
     check('done ticks=5' in res.out, 'the unmodified ticker did not run: ' + res.describe())

@@ -12,6 +12,9 @@
 /* Bytes of an absolute image path (a restored process records the image it
  * came from, for its next incremental image). */
 #define CKPT_MAX_IMAGE_PATH 1023
+/* Bytes of an absolute pid file path: libckpt writes PATH.tmp.PID first,
+ * in a 1024-byte message buffer (common/msg.h). */
+#define CKPT_MAX_PID_FILE_PATH 1000
 
 #if CKPT_MAX_IMAGES_DIR + 1 + 255 + 33 + 1 > 1024
 #error "images directory limit too large for the 1024-byte path buffers"

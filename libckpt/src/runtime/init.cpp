@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/path_limits.h"
 #include "common/raw_syscall.h"
 #include "config.h"
 #include "control.h"
@@ -37,6 +38,10 @@ uintptr_t g_stack_start = 0;
 // The pid file appears only once checkpoints can be taken (the contract
 // scripts rely on): written to a temporary name, then renamed.
 void write_pid_file(const char* path) {
+  if (strlen(path) > CKPT_MAX_PID_FILE_PATH) {  // PATH.tmp.PID must fit a Msg
+    log_error(Msg() << "the pid file path is too long (at most " << CKPT_MAX_PID_FILE_PATH << " bytes); not written");
+    return;
+  }
   Msg tmp;
   tmp << path << ".tmp." << ckpt_syscall0(CKPT_NR_getpid);
   long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(tmp.c_str()), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
