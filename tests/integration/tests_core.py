@@ -1041,7 +1041,9 @@ def exec_gap_pid_file(t):
         for i in range(20):
             tag = f'{short}-{i}-'
             app = t.launch(argv, tag=tag)
-            app.wait_ready()
+            # As soon as the pid file appears (polled every millisecond).
+            app.pid = int(wait_until(app.read_pid_file, 20, f'{tag}: pid file', interval=0.001))
+            app.ref = ProcRef(app.pid)
             res = t.ckpt('--checkpoint', app.pid, timeout=60)
             check(res.rc == 0, f'{name} run {i}: checkpoint requested when the pid file appeared failed: '
                   + res.describe())
@@ -1053,6 +1055,27 @@ def exec_gap_pid_file(t):
                 check_equal(m.group(1), '[]', f'{name}: signal mask seen by the final program')
             t.kill9(app)
         t.log(f'{name}: 20 checkpoints at the pid file, none failed or killed the app')
+
+    # A program that execs itself 80 times under one pid, checkpointed again
+    # and again meanwhile: every request lands before, after or between two
+    # programs, and every one must succeed.
+    chain = t.path('exec-chain.sh')
+    with open(chain, 'w') as f:
+        f.write('#!/bin/sh\n[ "$1" -gt 0 ] && exec "$0" $(($1 - 1))\necho final; exec sleep 30\n')
+    os.chmod(chain, 0o755)
+    app = t.launch([chain, '80'], tag='chain-')
+    app.wait_ready()
+    requests = 0
+    while 'final' not in app.output() and requests < 200:
+        res = t.ckpt('--checkpoint', app.pid, timeout=60)
+        requests += 1
+        check(res.rc == 0, f'request {requests} during the exec chain failed: ' + res.describe())
+        check(app.ref.alive(), f'the exec chain died after request {requests} (ckpt-run status '
+              f'{app.popen.poll()}): {read_text(app.err_path)[-300:]!r}')
+    check('final' in app.output(), 'the exec chain did not reach its end')
+    check(requests >= 3, f'only {requests} checkpoint request(s) fell into the exec chain (too fast to test)')
+    t.log(f'exec chain of 80 programs: {requests} checkpoint requests meanwhile, all succeeded')
+    t.kill9(app)
 
     failing = t.path('exec-fails.py')
     with open(failing, 'w') as f:
