@@ -107,6 +107,10 @@ int run_checkpoint(const Options& o) {
     uint32_t r = __atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE);
     return r == CKPT_CONTROL_EXEC || r == CKPT_CONTROL_EXEC_MASKED;
   };
+  // SigCgt is read once, here: a signal sent after an exec began is blocked
+  // (exec.cpp blocks it before marking the block) and taken by the next
+  // program, so "caught when looked at" is what counts.
+  bool caught = false;
   for (;;) {
     while (execing() && std::chrono::steady_clock::now() < exec_deadline && kill(pid, 0) == 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -120,10 +124,11 @@ int run_checkpoint(const Options& o) {
                       "nothing sent\n", pid);
       return kExitFailure;
     }
-    if (catches_signal(pid, cb->ckpt_signal) || !execing()) break;  // else an exec began meanwhile: wait again
+    caught = catches_signal(pid, cb->ckpt_signal);
+    if (caught || !execing()) break;  // else an exec began meanwhile: wait again
   }
   int sig = cb->ckpt_signal;
-  if (!catches_signal(pid, sig)) {
+  if (!caught) {
     fprintf(stderr, "ckpt-run: --checkpoint: process %d does not catch its checkpoint signal %d; nothing sent\n",
             pid, sig);
     return kExitFailure;
