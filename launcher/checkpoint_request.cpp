@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -109,30 +110,71 @@ int run_checkpoint(const Options& o) {
   int fd = open_control_block(pid);
   const ckpt_control_block* cb = nullptr;
   int sig;
+  bool caught = false;
   if (fd >= 0) {
     cb = map_block(fd);
     if (!cb || memcmp(cb->magic, CKPT_CONTROL_MAGIC, 8) != 0 || !__atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE)) {
       fprintf(stderr, "ckpt-run: --checkpoint: process %d is not ready for checkpoints; nothing sent\n", pid);
       return kExitFailure;
     }
+    // Between two programs (exec): the next one takes the block over and sets
+    // ready to 1 once its handler is in place; its SigCgt is clear until then.
+    // (Loading a program takes milliseconds; one that never loads libckpt
+    // after all, e.g. setuid, would keep this state.)
+    auto exec_deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(std::min(o.timeout_s, 30.0));
+    auto execing = [&] {
+      uint32_t r = __atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE);
+      return r == CKPT_CONTROL_EXEC || r == CKPT_CONTROL_EXEC_MASKED;
+    };
+    // SigCgt is read once, here: a signal sent after an exec began is blocked
+    // (exec.cpp blocks it before marking the block) and taken by the next
+    // program, so "caught when looked at" is what counts.
+    for (;;) {
+      while (execing() && std::chrono::steady_clock::now() < exec_deadline && kill(pid, 0) == 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (execing()) {
+        fprintf(stderr, "ckpt-run: --checkpoint: process %d is still starting the program it exec'd; nothing sent\n",
+                pid);
+        return kExitFailure;
+      }
+      if (!__atomic_load_n(&cb->ready, __ATOMIC_ACQUIRE)) {
+        fprintf(stderr, "ckpt-run: --checkpoint: process %d exec'd a program that does not run under libckpt; "
+                        "nothing sent\n", pid);
+        return kExitFailure;
+      }
+      caught = catches_signal(pid, cb->ckpt_signal);
+      if (caught || !execing()) break;  // else an exec began meanwhile: wait again
+    }
     sig = cb->ckpt_signal;
   } else {
+    std::string fds = "/proc/" + std::to_string(pid) + "/fd";
+    if (access(fds.c_str(), R_OK | X_OK) != 0) {
+      // The kernel hides a process's descriptors from other users, and from
+      // its own user too when it is not dumpable (setuid, prctl(PR_SET_DUMPABLE, 0)).
+      int e = errno;
+      fprintf(stderr,
+              "ckpt-run: --checkpoint: cannot read %s (%s): process %d belongs to another user or is not "
+              "dumpable (prctl PR_SET_DUMPABLE 0); ask root to checkpoint it; nothing sent\n",
+              fds.c_str(), strerror(e), pid);
+      return kExitFailure;
+    }
     // No control block among its descriptors: either not libckpt, or the
     // application closed libckpt's descriptor with a raw close_range() or
     // close() system call. libckpt re-creates it when the request arrives;
     // what tells that libckpt runs there is that the checkpoint signal is
     // caught (libckpt's handler; an application never sees that signal).
     sig = signal_from_environment(pid);
-    if (sig <= 0 || sig > 64 || !catches_signal(pid, sig)) {
-      fprintf(stderr, "ckpt-run: --checkpoint: process %d does not run under libckpt (or is not yours); nothing "
-                      "sent\n", pid);
+    caught = sig > 0 && sig <= 64 && catches_signal(pid, sig);
+    if (!caught) {
+      fprintf(stderr, "ckpt-run: --checkpoint: process %d does not run under libckpt; nothing sent\n", pid);
       return kExitFailure;
     }
     if (o.verbose)
       fprintf(stderr, "ckpt-run: process %d has no control block descriptor (closed by the application?); "
                       "sending signal %d and waiting for libckpt to re-create it\n", pid, sig);
   }
-  if (!catches_signal(pid, sig)) {
+  if (!caught) {
     fprintf(stderr, "ckpt-run: --checkpoint: process %d does not catch its checkpoint signal %d; nothing sent\n",
             pid, sig);
     return kExitFailure;

@@ -39,10 +39,11 @@ void print_help() {
       "  ckpt-run [OPTIONS] PROGRAM [ARGS...]      run PROGRAM with libckpt loaded\n"
       "  ckpt-run --checkpoint PID                 checkpoint a process started by ckpt-run\n"
       "  ckpt-run [--pid-file FILE] --restore IMAGE   restore a process from IMAGE\n"
-      "  ckpt-run --inspect IMAGE                  print an image's contents as JSON\n"
+      "  ckpt-run --inspect [--verify] IMAGE       print an image's contents as JSON\n"
       "  ckpt-run --check IMAGE                    can this host restore IMAGE?\n"
       "  ckpt-run --compact IMAGE -o OUT           merge an incremental chain into one full image\n"
       "  ckpt-run --print-signal                   print the default checkpoint signal number\n"
+      "  ckpt-run --version | --help\n"
       "\n"
       "Launch options (options end at the first non-option or at --):\n"
       "  --images DIR              where images go (created with mode 0700; default:\n"
@@ -66,7 +67,13 @@ void print_help() {
       "\n"
       "Checkpoint: `kill -s %d PID` or `ckpt-run --checkpoint PID`. The latter waits until\n"
       "the image is durable (at most --timeout SECONDS, default 300) and prints its\n"
-      "absolute path as the last line of stdout.\n"
+      "absolute path as the last line of stdout. The pid file appears once the first\n"
+      "program is ready; when it execs another (env, a #! script, a shim) under the same\n"
+      "pid, a request made meanwhile waits until the new program is ready (at most 30 s).\n"
+      "\n"
+      "Inspect and check options:\n"
+      "  --verify                  --inspect: also decompress every page block and check its\n"
+      "                            checksum (--check and --restore always do)\n"
       "\n"
       "Restore options:\n"
       "  --pid-file FILE           write the restored application's pid once it runs\n"
@@ -101,13 +108,37 @@ Options parse_command_line(int argc, char** argv) {
     if (i + 1 >= argc) usage_error(std::string(opt) + " needs a value");
     return argv[++i];
   };
+  // The IMAGE or PID of --restore/--inspect/--check/--checkpoint/--compact
+  // may come after other options (`--inspect --verify IMAGE`): an option
+  // there is taken as an option, and the target is the next non-option.
+  const char* pending_target = nullptr;
+  auto target = [&](const char* opt, bool has_inline, const std::string& inline_value) {
+    if (has_inline) {
+      o.target = inline_value;
+    } else if (i + 1 < argc && (argv[i + 1][0] != '-' || !argv[i + 1][1])) {
+      o.target = argv[++i];
+    } else {
+      if (i + 1 >= argc) usage_error(std::string(opt) + " needs a value");
+      pending_target = opt;
+    }
+  };
   for (; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--") {
       i++;
+      if (pending_target) {
+        if (i >= argc) usage_error(std::string(pending_target) + " needs a value");
+        o.target = argv[i++];
+        pending_target = nullptr;
+      }
       break;
     }
-    if (a.size() < 2 || a[0] != '-') break;  // PROGRAM
+    if (a.size() < 2 || a[0] != '-') {
+      if (!pending_target) break;  // PROGRAM
+      o.target = a;
+      pending_target = nullptr;
+      continue;
+    }
     // --opt=value form
     std::string inline_value;
     bool has_inline = false;
@@ -139,19 +170,19 @@ Options parse_command_line(int argc, char** argv) {
       if (*end || o.timeout_s <= 0) usage_error("invalid --timeout '" + s + "'");
     } else if (a == "--checkpoint") {
       set_action(Action::Checkpoint);
-      o.target = val("--checkpoint");
+      target("--checkpoint", has_inline, inline_value);
     } else if (a == "--restore") {
       set_action(Action::Restore);
-      o.target = val("--restore");
+      target("--restore", has_inline, inline_value);
     } else if (a == "--inspect") {
       set_action(Action::Inspect);
-      o.target = val("--inspect");
+      target("--inspect", has_inline, inline_value);
     } else if (a == "--check") {
       set_action(Action::Check);
-      o.target = val("--check");
+      target("--check", has_inline, inline_value);
     } else if (a == "--compact") {
       set_action(Action::Compact);
-      o.target = val("--compact");
+      target("--compact", has_inline, inline_value);
     } else if (a == "-o" || a == "--output") {
       o.output = val("-o");
     } else if (a == "--incremental") {
@@ -172,13 +203,33 @@ Options parse_command_line(int argc, char** argv) {
       usage_error("unknown option '" + std::string(argv[i]) + "'");
     }
   }
+  if (pending_target) usage_error(std::string(pending_target) + " needs a value");
   for (; i < argc; i++) o.program.push_back(argv[i]);
   if (o.action == Action::Launch && o.program.empty()) usage_error("no PROGRAM to run");
   if (o.action == Action::Compact && o.output.empty()) usage_error("--compact needs -o OUT");
   if (o.action != Action::Launch && !o.program.empty())
     usage_error("unexpected argument '" + o.program[0] + "'");
-  if (o.ckpt_signal && o.ckpt_signal == (o.thaw_signal ? o.thaw_signal : default_thaw_signal()))
+  if (o.action == Action::Launch) {
+    // What the application will use: the option, else the environment
+    // (which libckpt reads as a plain number), else the default.
+    auto effective = [](int opt, const char* env, int dflt) {
+      if (opt) return opt;
+      const char* v = getenv(env);
+      if (!v || !*v) return dflt;
+      int n = parse_signal(v);
+      if (!n) usage_error(std::string("invalid ") + env + "='" + v + "' (use a real-time signal: a number or RTMIN+n)");
+      return n;
+    };
+    o.ckpt_signal = effective(o.ckpt_signal, "CKPT_SIGNAL", 0);
+    o.thaw_signal = effective(o.thaw_signal, "CKPT_THAW_SIGNAL", 0);
+    int ckpt = o.ckpt_signal ? o.ckpt_signal : default_ckpt_signal();
+    int thaw = o.thaw_signal ? o.thaw_signal : default_thaw_signal();
+    if (ckpt == thaw)
+      usage_error("the checkpoint and thaw signals must differ (both are " + std::to_string(ckpt) +
+                  "; see --signal, --thaw-signal, CKPT_SIGNAL, CKPT_THAW_SIGNAL)");
+  } else if (o.ckpt_signal && o.ckpt_signal == (o.thaw_signal ? o.thaw_signal : default_thaw_signal())) {
     usage_error("the checkpoint and thaw signals must differ");
+  }
   return o;
 }
 

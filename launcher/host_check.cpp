@@ -30,16 +30,22 @@ bool hash_whole_file(const std::string& path, uint64_t& out) {
 }
 
 int64_t mtime_ns(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
+int64_t ctime_ns(const struct stat& st) { return int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec; }
+
+}  // namespace
 
 // A file the image maps or reads must be the one it saw. Files with a
 // content hash may have moved to another inode (another host, a copy): the
-// hash decides. Others must keep size, mtime and inode.
+// hash decides, and it is skipped only when inode, size, mtime and ctime are
+// all unchanged (mtime can be set back with touch or utime(); ctime cannot
+// be set by users, and an image without it always hashes). Others must keep
+// size, mtime and inode.
 std::string file_problem(const FileRef& f) {
   struct stat st;
   if (stat(f.path.c_str(), &st) != 0) return f.path + ": " + strerror(errno);
   bool same_identity = uint64_t(st.st_dev) == f.dev && uint64_t(st.st_ino) == f.ino &&
                        uint64_t(st.st_size) == f.size && mtime_ns(st) == f.mtime_ns;
-  if (same_identity) return "";
+  if (same_identity && (!f.hashed || (f.ctime_ns && ctime_ns(st) == f.ctime_ns))) return "";
   if (f.hashed) {
     uint64_t h;
     if (uint64_t(st.st_size) == f.size && hash_whole_file(f.path, h) && h == f.content_hash) return "";
@@ -52,7 +58,13 @@ std::string file_problem(const FileRef& f) {
   return f.path + " was replaced since the checkpoint (different inode)";
 }
 
-}  // namespace
+std::string owner_problem(const Credentials& c, uid_t caller_ruid, uid_t caller_euid) {
+  // The restored process runs as the image's user: root may switch to it,
+  // anyone else must already be it.
+  if (caller_euid == 0 || (caller_euid == c.euid && caller_ruid == c.ruid)) return "";
+  return "the image belongs to uid " + std::to_string(c.ruid) + " (effective uid " + std::to_string(c.euid) +
+         "); restore it as that user or as root (you are uid " + std::to_string(caller_ruid) + ")";
+}
 
 HostVdso read_host_vdso() {
   HostVdso v;
@@ -126,6 +138,8 @@ std::vector<std::string> host_problems(const ImageReader& img, const std::string
     if (!p.empty()) out.push_back(p);
   }
   if (access(st.cwd.c_str(), X_OK) != 0) out.push_back("working directory " + st.cwd + ": " + strerror(errno));
+  std::string who = owner_problem(st.creds, getuid(), geteuid());
+  if (!who.empty()) out.push_back(who);
   return out;
 }
 

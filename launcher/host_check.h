@@ -1,7 +1,10 @@
 // Can this host restore an image? The same checks serve --check and
 // --restore: CPU features and xsave size, libckpt build, vdso contents and
-// layout, and the files the image depends on.
+// layout, the files the image depends on, and the caller (the image's user
+// or root).
 #pragma once
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -14,6 +17,13 @@ struct HostVdso {
   uint64_t hash = 0;
 };
 HostVdso read_host_vdso();
+
+// Why a file the image depends on cannot be used as it is now ("" if it can).
+std::string file_problem(const FileRef& f);
+
+// Who may restore an image with these credentials: root, or the image's own
+// user (real and effective uid). "" if the caller may, else why not.
+std::string owner_problem(const Credentials& creds, uid_t caller_ruid, uid_t caller_euid);
 
 // Every reason the image cannot be restored here, each naming what differs.
 // With `allow_changed_files`, a file that changed since the checkpoint is

@@ -79,6 +79,11 @@ int run_check(const Options& o) {
   try {
     ImageChain chain(o.target);
     chain.verify_pages();
+    if (chain.newest().is_range()) {  // as --restore says
+      fprintf(stderr, "ckpt-run: %s is a range image (ckpt_save_range); load it with ckpt_load_range\n",
+              o.target.c_str());
+      return kExitFailure;
+    }
     auto problems = host_problems(chain.newest(), find_library());
     if (problems.empty()) {
       printf("ok: %s can be restored on this host%s\n", o.target.c_str(),

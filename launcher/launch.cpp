@@ -12,6 +12,7 @@
 #include <string>
 
 #include "actions.h"
+#include "common/path_limits.h"
 #include "program_check.h"
 
 namespace ckpt {
@@ -23,18 +24,22 @@ std::string absolute_path(const std::string& p) {
   return std::string(cwd) + "/" + p;
 }
 
-// `created`: whether the last component was made here.
 bool make_dirs(const std::string& path, std::string& err, bool* created) {
   if (created) *created = false;
   for (size_t i = 1; i <= path.size(); i++) {
     if (i < path.size() && path[i] != '/') continue;
     std::string part = path.substr(0, i);
-    if (mkdir(part.c_str(), 0700) != 0) {
-      if (errno == EEXIST) continue;
+    if (mkdir(part.c_str(), 0700) == 0) {
+      // mkdir applies the umask: a directory we create is 0700 whatever it is.
+      if (chmod(part.c_str(), 0700) != 0) {
+        err = "cannot set the mode of " + part + ": " + strerror(errno);
+        return false;
+      }
+      if (created && i == path.size()) *created = true;
+    } else if (errno != EEXIST) {
       err = "cannot create " + part + ": " + strerror(errno);
       return false;
     }
-    if (created && i == path.size()) *created = true;
   }
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -42,6 +47,29 @@ bool make_dirs(const std::string& path, std::string& err, bool* created) {
     return false;
   }
   return true;
+}
+
+std::string check_images_dir(const std::string& abs) {
+  if (abs.size() > CKPT_MAX_IMAGES_DIR)
+    return "the images directory path is " + std::to_string(abs.size()) + " bytes long; at most " +
+           std::to_string(CKPT_MAX_IMAGES_DIR) + " are supported";
+  return "";
+}
+
+std::string check_pid_file(const std::string& abs) {
+  if (abs.size() > CKPT_MAX_PID_FILE_PATH)
+    return "the pid file path is " + std::to_string(abs.size()) + " bytes long; at most " +
+           std::to_string(CKPT_MAX_PID_FILE_PATH) + " are supported";
+  std::string dir = abs.substr(0, abs.rfind('/'));
+  if (dir.empty()) dir = "/";
+  struct stat st;
+  if (abs.back() == '/') return abs + " is a directory";
+  if (stat(dir.c_str(), &st) != 0) return "cannot use " + abs + ": " + dir + ": " + strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return "cannot use " + abs + ": " + dir + " is not a directory";
+  if (access(dir.c_str(), W_OK | X_OK) != 0)
+    return "cannot write " + abs + ": " + dir + ": " + strerror(errno);
+  if (stat(abs.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return abs + " is a directory";
+  return "";
 }
 
 int run_launch(const Options& o) {
@@ -61,9 +89,18 @@ int run_launch(const Options& o) {
     return kExitUsage;
   }
   std::string images = absolute_path(o.images_dir.empty() ? "ckpt-images" : o.images_dir);
-  std::string err;
-  bool created = false;
   while (images.size() > 1 && images.back() == '/') images.pop_back();
+  std::string err = check_images_dir(images);
+  if (!err.empty()) {
+    fprintf(stderr, "ckpt-run: --images: %s\n", err.c_str());
+    return kExitUsage;
+  }
+  std::string pid_file = o.pid_file.empty() ? "" : absolute_path(o.pid_file);
+  if (!pid_file.empty() && !(err = check_pid_file(pid_file)).empty()) {
+    fprintf(stderr, "ckpt-run: --pid-file: %s\n", err.c_str());
+    return kExitUsage;
+  }
+  bool created = false;
   if (!make_dirs(images, err, &created)) {
     fprintf(stderr, "ckpt-run: --images: %s\n", err.c_str());
     return kExitUsage;
@@ -76,8 +113,8 @@ int run_launch(const Options& o) {
   // the user the program switches to if it drops privileges.
   if (created) setenv("CKPT_IMAGES_CREATED", "1", 1);
   else unsetenv("CKPT_IMAGES_CREATED");
-  if (!o.pid_file.empty()) {
-    std::string pf = absolute_path(o.pid_file);
+  if (!pid_file.empty()) {
+    const std::string& pf = pid_file;
     unlink(pf.c_str());  // a stale file must not be mistaken for readiness
     setenv("CKPT_PID_FILE", pf.c_str(), 1);
     // exec keeps our pid: only the process with it writes the file. Shells

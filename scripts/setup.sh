@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential pkg-config binutils meson ninja-build python3   # toolchain
   libzstd-dev nlohmann-json3-dev libsigsegv-dev doctest-dev        # libraries
-  sqlite3 procps                                                   # used by the tests
+  sqlite3 procps libcap2-bin                                       # used by the tests (setcap: launch_refusals)
   redis-server redis-tools                                         # used by the tests (redis_server)
 )
 missing=()

@@ -36,6 +36,7 @@
 
 #include "actions.h"
 #include "blobs.h"
+#include "common/path_limits.h"
 #include "files.h"
 #include "host_check.h"
 #include "identity.h"
@@ -122,7 +123,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
     ready_fd = move_above(ready_fd, fds.temp_base);
     error_fd = move_above(error_fd, fds.temp_base);
     RestoreContext c{&chain, &memory, &fds, &space, ready_fd, error_fd, identity, int32_t(getpid()),
-                     o.images_dir.empty() ? "" : absolute_path(o.images_dir), absolute_path(o.target), o.verbose};
+                     o.images_dir, o.target, o.verbose};  // both absolute (run_restore)
     enter_restorer(c);
   } catch (const std::exception& e) {
     std::string msg = e.what();
@@ -162,9 +163,29 @@ int wait_for_application(const RestoredProcess& proc, const TerminalHandover& te
 
 }  // namespace
 
-int run_restore(const Options& o, char** argv) {
+int run_restore(const Options& given, char** argv) {
   reexec_if_aslr_disabled(argv);
   auto t0 = std::chrono::steady_clock::now();
+  // Relative paths are the caller's: resolved here, before the child enters
+  // the application's saved working directory.
+  Options o = given;
+  o.target = absolute_path(given.target);
+  if (!given.images_dir.empty()) o.images_dir = absolute_path(given.images_dir);
+  if (!given.pid_file.empty()) o.pid_file = absolute_path(given.pid_file);
+  if (o.target.size() > CKPT_MAX_IMAGE_PATH) {
+    fprintf(stderr, "ckpt-run: --restore: the image path is %zu bytes long; at most %d are supported\n",
+            o.target.size(), CKPT_MAX_IMAGE_PATH);
+    return kExitUsage;
+  }
+  std::string bad = o.images_dir.empty() ? "" : check_images_dir(o.images_dir);
+  if (!bad.empty()) {
+    fprintf(stderr, "ckpt-run: --images: %s\n", bad.c_str());
+    return kExitUsage;
+  }
+  if (!o.pid_file.empty() && !(bad = check_pid_file(o.pid_file)).empty()) {
+    fprintf(stderr, "ckpt-run: --pid-file: %s\n", bad.c_str());
+    return kExitUsage;
+  }
   std::unique_ptr<ImageChain> chain;
   try {
     chain = std::make_unique<ImageChain>(o.target);
@@ -183,11 +204,6 @@ int run_restore(const Options& o, char** argv) {
   if (!problems.empty()) {
     fprintf(stderr, "ckpt-run: cannot restore %s on this host:\n", o.target.c_str());
     for (const std::string& p : problems) fprintf(stderr, "  - %s\n", p.c_str());
-    return kExitFailure;
-  }
-  if (geteuid() != 0 && (geteuid() != st.creds.euid || getuid() != st.creds.ruid)) {
-    fprintf(stderr, "ckpt-run: cannot restore: the image belongs to uid %u; restore it as that user or as root\n",
-            st.creds.ruid);
     return kExitFailure;
   }
 
@@ -257,7 +273,7 @@ int run_restore(const Options& o, char** argv) {
   if (o.verbose)
     fprintf(stderr, "ckpt-run: restored pid %d from %s in %.1f ms (%s)\n", pid, o.target.c_str(), since_ms(t0),
             describe_identity(identity.mode).c_str());
-  if (!o.pid_file.empty()) write_pid_file(absolute_path(o.pid_file), pid);
+  if (!o.pid_file.empty()) write_pid_file(o.pid_file, pid);
   chain.reset();
   return wait_for_application(proc, terminal);
 }

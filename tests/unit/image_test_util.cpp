@@ -212,9 +212,9 @@ ProcessState sample_state() {
   ThreadState t0;
   t0.tid = 4242;
   t0.coordinator = true;
-  t0.fs_base = 0x7ffff7d8a740;
+  t0.fs_base = kHeapStart + 0x1740;  // pointers a thread uses at once lie in its memory (validate.cpp)
   t0.gs_base = 0;
-  t0.resume = {0x11, 0x7ffff001fe00, 0x12, 0x13, 0x14, 0x15, 0x7ffff001fd08, 0x7ffff7f01234, 0x1fa0, 0x37f};
+  t0.resume = {0x11, 0x7ffff001fe00, 0x12, 0x13, 0x14, 0x15, 0x7ffff001fd08, kTextStart + 0x1234, 0x1fa0, 0x37f};
   t0.handler_sigmask = 0xfffffffe7ffbfeffULL;
   t0.app_sigmask = 0x10000;
   t0.altstack_sp = 0x30004000;
@@ -223,7 +223,7 @@ ProcessState sample_state() {
   t0.robust_list = 0x7ffff7d8aa20;
   t0.robust_list_len = 24;
   t0.clear_child_tid = 0;
-  t0.rseq_area = 0x7ffff7d8ae00;
+  t0.rseq_area = kHeapStart + 0x1e00;
   t0.rseq_len = 32;
   t0.rseq_sig = 0x53053053;
   t0.name = "prog";
@@ -238,8 +238,8 @@ ProcessState sample_state() {
   ThreadState t1;
   t1.tid = 4250;
   t1.coordinator = false;
-  t1.fs_base = 0x7ffff758a6c0;
-  t1.resume = {0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x7ffff0010ff8, 0x7ffff7f01234, 0x1f80, 0x27f};
+  t1.fs_base = kHeapStart + 0x26c0;
+  t1.resume = {0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x7ffff0010ff8, kTextStart + 0x1234, 0x1f80, 0x27f};
   t1.handler_sigmask = 0xfffffffe7ffbfeffULL;
   t1.app_sigmask = 0;
   t1.altstack_flags = 2;  // SS_DISABLE

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "common/cpu_features.h"
 
@@ -80,6 +82,42 @@ TEST_CASE("cpu: a missing feature bit is named") {
     REQUIRE(v.size() == 1);
     CHECK(v[0] == std::string("missing CPU feature ") + c.name);
   }
+}
+
+TEST_CASE("cpu: features glibc selects code by: xsavec, rtm, hle") {
+  // glibc 2.36 resolves lazy bindings with _dl_runtime_resolve_xsavec when
+  // CPUID 0xd.1 eax has XSAVEC, and uses *_rtm string functions when leaf 7
+  // ebx has RTM: a host without them would fault in that code.
+  ckpt_cpu_features image = rich_cpu();
+  image.xsave_1_eax = 0xf;            // xsaveopt xsavec xgetbv_ecx1 xsaves
+  image.leaf7_ebx |= (1u << 11) | (1u << 4);
+  CHECK(cpu_incompatibilities(image, image).empty());
+  struct Case {
+    uint32_t ckpt_cpu_features::*word;
+    int bit;
+    const char* name;
+  } cases[] = {
+      {&ckpt_cpu_features::xsave_1_eax, 1, "xsavec"},
+      {&ckpt_cpu_features::leaf7_ebx, 11, "rtm"},
+      {&ckpt_cpu_features::leaf7_ebx, 4, "hle"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    ckpt_cpu_features host = image;
+    host.*c.word &= ~(1u << c.bit);
+    auto v = cpu_incompatibilities(image, host);
+    REQUIRE(v.size() == 1);
+    CHECK(v[0] == std::string("missing CPU feature ") + c.name);
+  }
+  // Other bits of 0xd.1 eax are not required (glibc does not pick code by them).
+  ckpt_cpu_features host = image;
+  host.xsave_1_eax = 0x2;
+  CHECK(cpu_incompatibilities(image, host).empty());
+  // An image written before 0xd.1 was recorded (0) requires nothing there.
+  ckpt_cpu_features old = image;
+  old.xsave_1_eax = 0;
+  host.xsave_1_eax = 0;
+  CHECK(cpu_incompatibilities(old, host).empty());
 }
 
 TEST_CASE("cpu: several missing features are all named") {
@@ -169,4 +207,18 @@ TEST_CASE("cpu: read_cpu_features on this host") {
   }
   CHECK(cpu_incompatibilities(f, f).empty());
   CHECK(cpu_incompatibilities(f, read_cpu_features()).empty());
+  // The bits agree with the kernel's view in /proc/cpuinfo.
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, flags;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("flags", 0) == 0) {
+      flags = line.substr(line.find(':') + 1) + " ";
+      break;
+    }
+  if (!flags.empty()) {
+    auto listed = [&](const char* name) { return flags.find(std::string(" ") + name + " ") != std::string::npos; };
+    if (f.leaf1_ecx & (1u << 27)) CHECK(listed("xsavec") == ((f.xsave_1_eax >> 1) & 1));
+    CHECK(listed("rtm") == ((f.leaf7_ebx >> 11) & 1));
+    CHECK(listed("hle") == ((f.leaf7_ebx >> 4) & 1));
+  }
 }

@@ -41,10 +41,15 @@ std::string broken(F change) {
 
 TEST_CASE("validate: the sample state is valid") {
   CHECK(validate_error(sample_state()) == "");
-  // Also without the optional parts: no vdso, no files, no fds, no regions.
+  // Also without the optional parts: no vdso, no files, no fds. (Regions are
+  // not optional: a thread's stack, code and TLS must lie in them.)
   ProcessState st = sample_state();
   st.vdso = VdsoLayout{};
-  st.regions.clear();
+  std::vector<Region> regions;
+  for (const Region& g : st.regions)
+    if (g.kind == RegionKind::Anonymous || g.start == kTextStart) regions.push_back(g);
+  for (Region& g : regions) g.file = -1, g.kind = RegionKind::Anonymous, g.offset = 0;
+  st.regions = regions;
   st.fds.clear();
   st.open_files.clear();
   st.blobs.clear();
@@ -123,7 +128,59 @@ TEST_CASE("validate: vdso layout") {
   CHECK_INVALID([](ProcessState& s) { s.vdso.vclock_end = s.vdso.vdso_start + kPage; },
                 "vdso/vvar layout is inconsistent");
   // No [vvar_vclock] (older kernels) is fine.
-  CHECK(broken([](ProcessState& s) { s.vdso.vclock_start = s.vdso.vclock_end = 0; }) == "");
+  CHECK(broken([](ProcessState& s) {
+          s.vdso.vclock_start = s.vdso.vclock_end = 0;
+          s.regions.erase(s.regions.begin() + 8);
+        }) == "");
+  // The vdso regions and the layout agree (a forged vdso_start = 0 would skip
+  // the host's vdso checks and leave the restored process without its vdso).
+  CHECK_INVALID([](ProcessState& s) { s.vdso = VdsoLayout{}; },
+                "regions: [vvar] at 0x7ffff7fc0000 does not match the vdso layout");
+  CHECK_INVALID([](ProcessState& s) { s.vdso.vclock_start = s.vdso.vclock_end = 0; },
+                "regions: [vvar_vclock] at 0x7ffff7fc4000 does not match the vdso layout");
+  CHECK_INVALID([](ProcessState& s) { s.regions[9].end += kPage; }, "[vdso] at 0x7ffff7fc6000 does not match");
+  CHECK_INVALID([](ProcessState& s) { s.regions.erase(s.regions.begin() + 9); },
+                "vdso layout names a [vdso], [vvar] or [vvar_vclock] region the image does not have");
+  CHECK_INVALID([](ProcessState& s) { s.regions.erase(s.regions.begin() + 7); },
+                "vdso layout names a [vdso], [vvar] or [vvar_vclock] region");
+}
+
+TEST_CASE("validate: private file mappings lie within their files") {
+  // files[0] is 0x3f00 bytes: 4 pages, mapped by regions 0 (offset 0) and 1 (0x2000).
+  CHECK_INVALID([](ProcessState& s) { s.regions[1].offset = 0x3000; },
+                "regions[1] (/usr/bin/prog): maps offset 0x3000 + 0x2000 beyond the end of its file (16128 bytes)");
+  CHECK_INVALID([](ProcessState& s) { s.regions[0].offset = 0x7fff0000000; }, "beyond the end of its file");
+  CHECK_INVALID([](ProcessState& s) { s.regions[0].offset = ~0ULL & ~(kPage - 1); }, "beyond the end of its file");
+  CHECK_INVALID([](ProcessState& s) { s.files[0].size = 0x2000; }, "regions[1] (/usr/bin/prog): maps offset 0x2000");
+  // The partial last page of a file is mapped whole.
+  CHECK(broken([](ProcessState& s) { s.files[0].size = 0x3001; }) == "");
+  // Shared file mappings are not checked (the file may grow to meet them).
+  CHECK(broken([](ProcessState& s) { s.regions[4].offset = 0x100000; }) == "");
+}
+
+TEST_CASE("validate: thread pointers point into the image's memory") {
+  CHECK_INVALID([](ProcessState& s) { s.threads[0].fs_base = 0x7ffff7d8a740; },
+                "threads[0]: fs base 0x7ffff7d8a740 is not in a writable region of the image");
+  // Read-only or read-execute memory cannot hold a TLS block.
+  CHECK_INVALID([](ProcessState& s) { s.threads[1].fs_base = kTextStart + 0x100; },
+                "threads[1]: fs base 0x400100 is not in a writable region");
+  CHECK_INVALID([](ProcessState& s) { s.threads[0].rseq_area = kVvarStart; },
+                "threads[0]: rseq area 0x7ffff7fc0000 is not in a writable region of the image");
+  // The whole area lies in one region.
+  CHECK_INVALID([](ProcessState& s) { s.threads[0].rseq_area = kHeapStart + kHeapPages * kPage - 32; s.threads[0].rseq_len = 64; },
+                "rseq area");
+  CHECK_INVALID([](ProcessState& s) { s.threads[1].resume.rsp = 0x7ffff7d00000; },
+                "threads[1]: stack pointer 0x7ffff7d00000 is not in a writable region of the image");
+  CHECK_INVALID([](ProcessState& s) { s.threads[1].resume.rsp = kStackStart; }, "stack pointer");
+  CHECK_INVALID([](ProcessState& s) { s.threads[0].resume.rip = kHeapStart + 0x10; },
+                "threads[0]: resume address 0x404010 is not in an executable region of the image");
+  CHECK_INVALID([](ProcessState& s) { s.threads[0].resume.rip = 0x7ffff7f01234; }, "resume address");
+  // A thread without fs base or rseq registration is fine.
+  CHECK(broken([](ProcessState& s) {
+          s.threads[1].fs_base = 0;
+          s.threads[0].rseq_area = 0;
+          s.threads[0].rseq_len = 0;
+        }) == "");
 }
 
 TEST_CASE("validate: files, fds, signals, mm fields, cwd") {

@@ -15,7 +15,7 @@ namespace {
 
 struct HashCacheEntry {
   uint64_t dev, ino, size;
-  int64_t mtime_ns;
+  int64_t mtime_ns, ctime_ns;  // ctime: a file rewritten in place with its mtime reset still differs
   uint64_t hash;
 };
 // Lives in libckpt's static data, so it survives checkpoints (and restores:
@@ -24,11 +24,12 @@ HashCacheEntry g_hash_cache[256];
 unsigned g_hash_cache_next;
 
 int64_t mtime_ns(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
+int64_t ctime_ns(const struct stat& st) { return int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec; }
 
 bool cached_hash(const struct stat& st, uint64_t& out) {
   for (const HashCacheEntry& e : g_hash_cache)
     if (e.ino == st.st_ino && e.dev == st.st_dev && e.size == uint64_t(st.st_size) && e.mtime_ns == mtime_ns(st) &&
-        e.ino) {
+        e.ctime_ns == ctime_ns(st) && e.ino) {
       out = e.hash;
       return true;
     }
@@ -72,6 +73,7 @@ int FileTable::add(const std::string& path, const struct stat& st, bool deleted)
   f.ino = st.st_ino;
   f.size = uint64_t(st.st_size);
   f.mtime_ns = mtime_ns(st);
+  f.ctime_ns = ctime_ns(st);
   f.mode = st.st_mode;
   f.deleted = deleted;
   files_.push_back(std::move(f));
@@ -89,7 +91,7 @@ int FileTable::add_mapped(const std::string& path, uint64_t dev, uint64_t ino, b
     if (!cached_hash(st, h)) {
       if (!hash_file(path.c_str(), h)) return i;  // unreadable: identity by stat only
       g_hash_cache[g_hash_cache_next++ % 256] = {uint64_t(st.st_dev), uint64_t(st.st_ino), uint64_t(st.st_size),
-                                                 mtime_ns(st), h};
+                                                 mtime_ns(st), ctime_ns(st), h};
     }
     f.hashed = true;
     f.content_hash = h;

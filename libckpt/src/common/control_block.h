@@ -13,6 +13,8 @@
 #define CKPT_CONTROL_MAGIC "CKPTCTL1"
 #define CKPT_CONTROL_NAME "libckpt-control"
 #define CKPT_CONTROL_RESULTS 16
+#define CKPT_CONTROL_EXEC 2         /* ready: exec in progress; libckpt blocked SIGCKPT for it */
+#define CKPT_CONTROL_EXEC_MASKED 3  /* ready: exec in progress; SIGCKPT was blocked already */
 
 enum ckpt_result_status {
   CKPT_RESULT_OK = 0,
@@ -37,7 +39,10 @@ struct ckpt_control_block {
   uint32_t version, size;
   int32_t pid;                    /* getpid() of the process */
   int32_t ckpt_signal, thaw_signal;
-  uint32_t ready;                 /* 1 once checkpoints can be taken */
+  uint32_t ready;                 /* 1 once checkpoints can be taken; CKPT_CONTROL_EXEC* while
+                                     the process execs another program that takes the block
+                                     over: a requester waits for 1 (the checkpoint signal is
+                                     blocked meanwhile, so one sent is taken by the new program) */
   uint64_t started, completed;    /* checkpoints begun / finished (ok or not) */
   struct ckpt_control_result results[CKPT_CONTROL_RESULTS]; /* ring, index seq % N */
   char images_dir[1024];

@@ -19,7 +19,7 @@ struct BitName {
   int bit;
   const char* name;
 };
-enum { L1C, L1D, L7B, L7C, L7D, L71A, E1C, E1D };
+enum { L1C, L1D, L7B, L7C, L7D, L71A, E1C, E1D, XD1A };
 
 // Feature bits that matter to user-space code. Bits describing the platform
 // rather than the instruction set (hypervisor, APIC ids, monitor) are left out.
@@ -28,7 +28,8 @@ constexpr BitName kFeatures[] = {
     {L1D, 25, "sse"}, {L1D, 26, "sse2"}, {L1C, 0, "sse3"}, {L1C, 1, "pclmulqdq"}, {L1C, 9, "ssse3"},
     {L1C, 12, "fma"}, {L1C, 13, "cx16"}, {L1C, 19, "sse4_1"}, {L1C, 20, "sse4_2"}, {L1C, 22, "movbe"},
     {L1C, 23, "popcnt"}, {L1C, 25, "aes"}, {L1C, 26, "xsave"}, {L1C, 27, "osxsave"}, {L1C, 28, "avx"},
-    {L1C, 29, "f16c"}, {L1C, 30, "rdrand"}, {L7B, 0, "fsgsbase"}, {L7B, 3, "bmi1"}, {L7B, 5, "avx2"},
+    {L1C, 29, "f16c"}, {L1C, 30, "rdrand"}, {L7B, 0, "fsgsbase"}, {L7B, 3, "bmi1"}, {L7B, 4, "hle"},
+    {L7B, 5, "avx2"}, {L7B, 11, "rtm"},
     {L7B, 8, "bmi2"}, {L7B, 9, "erms"}, {L7B, 16, "avx512f"}, {L7B, 17, "avx512dq"}, {L7B, 18, "rdseed"},
     {L7B, 19, "adx"}, {L7B, 21, "avx512ifma"}, {L7B, 23, "clflushopt"}, {L7B, 24, "clwb"},
     {L7B, 28, "avx512cd"}, {L7B, 29, "sha_ni"}, {L7B, 30, "avx512bw"}, {L7B, 31, "avx512vl"},
@@ -39,6 +40,9 @@ constexpr BitName kFeatures[] = {
     {L7D, 23, "avx512_fp16"}, {L7D, 24, "amx_tile"}, {L7D, 25, "amx_int8"}, {L71A, 4, "avx_vnni"},
     {L71A, 5, "avx512_bf16"}, {E1C, 0, "lahf_lm"}, {E1C, 5, "abm"}, {E1C, 6, "sse4a"},
     {E1C, 8, "3dnowprefetch"}, {E1C, 16, "fma4"}, {E1D, 27, "rdtscp"}, {E1D, 29, "lm"},
+    // glibc picks code by these too: its lazy-binding trampoline
+    // (_dl_runtime_resolve_xsavec) and its *_rtm string functions (rtm above).
+    {XD1A, 1, "xsavec"},
 };
 
 uint32_t word(const ckpt_cpu_features& f, int w) {
@@ -50,6 +54,7 @@ uint32_t word(const ckpt_cpu_features& f, int w) {
     case L7D: return f.leaf7_edx;
     case L71A: return f.leaf7_1_eax;
     case E1C: return f.ext1_ecx;
+    case XD1A: return f.xsave_1_eax;
     default: return f.ext1_edx;
   }
 }
@@ -95,6 +100,8 @@ ckpt_cpu_features read_cpu_features() {
     f.xcr0 = xgetbv0();
     __cpuid_count(0xd, 0, a, b, c, d);
     f.xsave_size = b;
+    __cpuid_count(0xd, 1, a, b, c, d);
+    f.xsave_1_eax = a;
   }
   return f;
 }

@@ -1,4 +1,4 @@
-/* libckpt image format, version 1: the on-disk structures.
+/* libckpt image format, version 2 (CKPT_FORMAT_VERSION): the on-disk structures.
  *
  * This header and docs/image-format.md are the one description of the format;
  * the writer (libckpt.so) and the reader (ckpt-run) both include it.
@@ -50,7 +50,9 @@ struct ckpt_cpu_features {
   uint32_t ext1_ecx, ext1_edx;     /* leaf 0x80000001 */
   uint64_t xcr0;                    /* enabled xsave features */
   uint32_t xsave_size;              /* CPUID 0xd.0 ebx: size for enabled features */
-  uint32_t reserved;
+  uint32_t xsave_1_eax;             /* CPUID 0xd.1 eax: xsaveopt, xsavec (glibc's
+                                       _dl_runtime_resolve_xsavec), ... (0 in
+                                       images written before it was recorded) */
 };
 
 struct ckpt_parent_ref {
@@ -139,5 +141,8 @@ struct ckpt_footer {
 
 #ifdef __cplusplus
 }
+/* docs/image-format.md gives these sizes. */
+static_assert(sizeof(struct ckpt_footer) == 64, "ckpt_footer is 64 bytes");
+static_assert(sizeof(struct ckpt_cpu_features) == 72, "ckpt_cpu_features is 72 bytes");
 #endif
 #endif

@@ -278,7 +278,7 @@ Region region_from(const Reader& r) {
 
 json file_json(const FileRef& f) {
   return json{{"path", f.path},   {"dev", f.dev},       {"ino", f.ino},
-              {"size", f.size},   {"mtime_ns", f.mtime_ns}, {"mode", f.mode},
+              {"size", f.size},   {"mtime_ns", f.mtime_ns}, {"ctime_ns", f.ctime_ns}, {"mode", f.mode},
               {"hashed", f.hashed}, {"content_hash", f.content_hash}, {"deleted", f.deleted}};
 }
 
@@ -289,6 +289,7 @@ FileRef file_from(const Reader& r) {
   f.ino = r.u64("ino");
   f.size = r.u64("size");
   f.mtime_ns = r.i64("mtime_ns");
+  if (r.has("ctime_ns")) f.ctime_ns = r.i64("ctime_ns");  // optional: not in older images
   f.mode = r.u32("mode");
   f.hashed = r.boolean("hashed");
   f.content_hash = r.u64("content_hash");

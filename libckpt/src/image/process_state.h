@@ -88,6 +88,7 @@ struct FileRef {
   std::string path;
   uint64_t dev = 0, ino = 0, size = 0;
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;             // status change time: users cannot set it (0: not recorded)
   uint32_t mode = 0;
   bool hashed = false;              // executables, libraries and other mapped files
   uint64_t content_hash = 0;        // XXH64 of the whole file

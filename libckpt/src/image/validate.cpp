@@ -1,6 +1,7 @@
 // Semantic checks of a manifest, run before anything is restored.
 #include <sys/mman.h>
 
+#include <cstdio>
 #include <set>
 
 #include "image_reader.h"
@@ -12,6 +13,12 @@ constexpr uint64_t kUserSpaceEnd = 1ULL << 47;
 constexpr uint64_t kPage = CKPT_PAGE_SIZE;
 
 [[noreturn]] void bad(const std::string& what) { throw ImageError("manifest: " + what); }
+
+std::string hex(uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "%#llx", (unsigned long long)v);
+  return b;
+}
 
 bool is_file_kind(RegionKind k) { return k == RegionKind::FilePrivate || k == RegionKind::FileShared; }
 }  // namespace
@@ -62,6 +69,66 @@ void validate_process_state(const ProcessState& st) {
     if (v.vvar_start >= v.vvar_end || v.vdso_start >= v.vdso_end || v.vvar_end > v.vdso_start ||
         (v.vclock_start && (v.vclock_start < v.vvar_end || v.vclock_end > v.vdso_start)))
       bad("vdso/vvar layout is inconsistent");
+  }
+  // The [vvar], [vvar_vclock] and [vdso] regions are the ones the vdso
+  // layout names (restore moves the host's there): no more, no fewer.
+  for (const Region& g : st.regions) {
+    uint64_t want_start = 0, want_end = 0;
+    if (g.kind == RegionKind::Vdso) want_start = v.vdso_start, want_end = v.vdso_end;
+    else if (g.kind == RegionKind::Vvar) want_start = v.vvar_start, want_end = v.vvar_end;
+    else if (g.kind == RegionKind::VvarVclock) want_start = v.vclock_start, want_end = v.vclock_end;
+    else continue;
+    if (!v.vdso_start || g.start != want_start || g.end != want_end)
+      bad("regions: " + g.name + " at " + hex(g.start) + " does not match the vdso layout");
+  }
+  if (v.vdso_start) {
+    auto present = [&](RegionKind k) {
+      for (const Region& g : st.regions)
+        if (g.kind == k) return true;
+      return false;
+    };
+    if (!present(RegionKind::Vdso) || !present(RegionKind::Vvar) ||
+        (v.vclock_start && !present(RegionKind::VvarVclock)))
+      bad("vdso layout names a [vdso], [vvar] or [vvar_vclock] region the image does not have");
+  }
+
+  // Private file mappings are mapped again from their files: every page must
+  // lie within the file (a page beyond its end raises SIGBUS when touched, and
+  // could not have held data in the checkpointed process either).
+  for (size_t i = 0; i < st.regions.size(); i++) {
+    const Region& g = st.regions[i];
+    if (g.kind != RegionKind::FilePrivate || g.file < 0 || g.file >= int64_t(st.files.size())) continue;
+    uint64_t file_pages_end = (st.files[size_t(g.file)].size + kPage - 1) / kPage * kPage;
+    if (g.offset > file_pages_end || g.end - g.start > file_pages_end - g.offset)
+      bad("regions[" + std::to_string(i) + "] (" + g.name + "): maps offset " + hex(g.offset) + " + " +
+          hex(g.end - g.start) + " beyond the end of its file (" + std::to_string(st.files[size_t(g.file)].size) +
+          " bytes)");
+  }
+
+  // Per-thread pointers the restored threads use at once must point into the
+  // image's memory: the TLS block (fs base), the rseq area, the stack and
+  // code they resume on.
+  auto region_of = [&](uint64_t addr) -> const Region* {
+    for (const Region& g : st.regions)
+      if (addr >= g.start && addr < g.end) return &g;
+    return nullptr;
+  };
+  auto writable = [&](uint64_t addr, uint64_t len) {
+    const Region* g = region_of(addr);
+    return g && (g->prot & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE) && len <= g->end - addr;
+  };
+  for (size_t i = 0; i < st.threads.size(); i++) {
+    const ThreadState& t = st.threads[i];
+    std::string where = "threads[" + std::to_string(i) + "]: ";
+    if (t.fs_base && !writable(t.fs_base, 8))
+      bad(where + "fs base " + hex(t.fs_base) + " is not in a writable region of the image");
+    if (t.rseq_area && !writable(t.rseq_area, t.rseq_len))
+      bad(where + "rseq area " + hex(t.rseq_area) + " is not in a writable region of the image");
+    if (!writable(t.resume.rsp - 8, 8))
+      bad(where + "stack pointer " + hex(t.resume.rsp) + " is not in a writable region of the image");
+    const Region* code = region_of(t.resume.rip);
+    if (!code || !(code->prot & PROT_EXEC))
+      bad(where + "resume address " + hex(t.resume.rip) + " is not in an executable region of the image");
   }
 
   if (st.exe_file < -1 || st.exe_file >= int64_t(st.files.size())) bad("exe_file: file index out of range");

@@ -395,8 +395,12 @@ bool fork_writer() {
     log_info(Msg() << "writing the image before thawing: " << why.c_str());
     return false;
   }
+  long app_pid = ckpt_syscall0(CKPT_NR_getpid);
   long pid = ckpt_syscall5(CKPT_NR_clone, 0 /* no exit signal, no sharing */, 0, 0, 0, 0);
-  if (pid == 0) writer_main();
+  if (pid == 0) {
+    log_as_pid(app_pid);
+    writer_main();
+  }
   unmap_staging(*s.state, *s.memory);
   if (pid < 0) {
     log_info(Msg() << "cannot fork the image writer (" << errno_name(int(-pid)) << "); writing before thawing");

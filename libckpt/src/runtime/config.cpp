@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/cpu_features.h"
+#include "common/path_limits.h"
 #include "common/raw_syscall.h"
 #include "log.h"
 
@@ -122,14 +123,18 @@ bool load_config() {
   const char* exit_after = getenv("CKPT_EXIT_AFTER_CHECKPOINT");
   c.exit_after_checkpoint = exit_after && strcmp(exit_after, "1") == 0;
   const char* dir = getenv("CKPT_IMAGES");
-  if (dir && dir[0] == '/') {
-    copy_str(c.images_dir, sizeof c.images_dir, dir);
-  } else {
+  char cwd[4096];
+  if (!dir || dir[0] != '/') {
     // Run without ckpt-run (LD_PRELOAD by hand): images go to the working directory.
-    char cwd[1024];
     long r = ckpt_syscall2(CKPT_NR_getcwd, long(cwd), sizeof cwd);
-    copy_str(c.images_dir, sizeof c.images_dir, r > 0 ? cwd : "/tmp");
+    dir = r > 0 ? cwd : "/tmp";
   }
+  if (strlen(dir) > CKPT_MAX_IMAGES_DIR) {
+    log_error(Msg() << "the images directory path is " << strlen(dir) << " bytes long; at most "
+                    << CKPT_MAX_IMAGES_DIR << " are supported; libckpt stays inactive");
+    return false;
+  }
+  copy_str(c.images_dir, sizeof c.images_dir, dir);
   dl_iterate_phdr(find_self, nullptr);
   char exe[1024];
   long n = ckpt_syscall4(CKPT_NR_readlinkat, AT_FDCWD, long("/proc/self/exe"), long(exe), sizeof exe - 1);

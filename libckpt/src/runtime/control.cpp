@@ -63,6 +63,95 @@ bool create(int want_fd) {
   return true;
 }
 
+namespace {
+struct Dirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+// Is `fd` a control block memfd (its /proc/self/fd link says so)?
+bool is_control_memfd(int fd) {
+  Msg link;
+  link << "/proc/self/fd/" << fd;
+  char target[128];
+  long n = ckpt_syscall4(CKPT_NR_readlinkat, AT_FDCWD, long(link.c_str()), long(target), sizeof target - 1);
+  if (n <= 0) return false;
+  target[n] = '\0';
+  static const char kWant[] = "/memfd:" CKPT_CONTROL_NAME;
+  return strncmp(target, kWant, sizeof kWant - 1) == 0;
+}
+}  // namespace
+
+uint32_t adopt_inherited() {
+  // Only a block handed over by exec (exec.cpp) is inherited: ours are
+  // close-on-exec otherwise.
+  long dir = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dir < 0) return 0;
+  int found = -1;
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = ckpt_syscall3(CKPT_NR_getdents64, dir, long(buf), sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      auto d = reinterpret_cast<Dirent64*>(buf + off);
+      off += d->d_reclen;
+      int fd = 0;
+      const char* c = d->d_name;
+      if (*c < '0' || *c > '9') continue;
+      while (*c >= '0' && *c <= '9') fd = fd * 10 + (*c++ - '0');
+      if (fd == dir || fd < 3) continue;
+      long flags = ckpt_syscall3(CKPT_NR_fcntl, fd, F_GETFD, 0);
+      if (flags < 0 || (flags & FD_CLOEXEC) || !is_control_memfd(fd)) continue;
+      if (found < 0) found = fd;
+      else ckpt_syscall1(CKPT_NR_close, fd);  // more than one: keep the first
+    }
+  }
+  ckpt_syscall1(CKPT_NR_close, dir);
+  if (found < 0) return 0;
+  ckpt_syscall3(CKPT_NR_fcntl, found, F_SETFD, FD_CLOEXEC);
+  long p = ckpt_syscall6(CKPT_NR_mmap, 0, long(kSize), PROT_READ | PROT_WRITE, MAP_SHARED, found, 0);
+  auto* b = reinterpret_cast<ckpt_control_block*>(p);
+  uint32_t state = CKPT_IS_ERR(p) ? 0 : __atomic_load_n(&b->ready, __ATOMIC_ACQUIRE);
+  if (CKPT_IS_ERR(p) || memcmp(b->magic, CKPT_CONTROL_MAGIC, 8) != 0 || b->pid != ckpt_syscall0(CKPT_NR_getpid) ||
+      (state != CKPT_CONTROL_EXEC && state != CKPT_CONTROL_EXEC_MASKED)) {
+    if (!CKPT_IS_ERR(p)) ckpt_syscall2(CKPT_NR_munmap, p, long(kSize));
+    ckpt_syscall1(CKPT_NR_close, found);
+    return 0;
+  }
+  g_fd = found;
+  remember_identity(g_fd);
+  g_block = b;
+  // This program's settings; results, counters and the exec state stay
+  // (a request made during the exec waits for its result here).
+  g_block->ckpt_signal = g_config.ckpt_signal;
+  g_block->thaw_signal = g_config.thaw_signal;
+  memcpy(g_block->images_dir, g_config.images_dir, sizeof g_block->images_dir);
+  g_block->images_dir[sizeof g_block->images_dir - 1] = '\0';
+  return state;
+}
+
+bool ours() { return g_block && g_block->pid == ckpt_syscall0(CKPT_NR_getpid); }
+
+uint32_t prepare_exec(bool handover, bool ckpt_signal_was_blocked) {
+  uint32_t prev = __atomic_load_n(&g_block->ready, __ATOMIC_ACQUIRE);
+  if (handover) {
+    ckpt_syscall3(CKPT_NR_fcntl, g_fd, F_SETFD, 0);
+    __atomic_store_n(&g_block->ready, ckpt_signal_was_blocked ? CKPT_CONTROL_EXEC_MASKED : CKPT_CONTROL_EXEC,
+                     __ATOMIC_RELEASE);
+  } else {
+    __atomic_store_n(&g_block->ready, 0, __ATOMIC_RELEASE);  // the next program runs without libckpt
+  }
+  return prev;
+}
+
+void exec_failed(uint32_t prev_ready) {
+  ckpt_syscall3(CKPT_NR_fcntl, g_fd, F_SETFD, FD_CLOEXEC);
+  __atomic_store_n(&g_block->ready, prev_ready, __ATOMIC_RELEASE);
+}
+
 void forget() {
   if (g_block) ckpt_syscall2(CKPT_NR_munmap, long(g_block), long(kSize));
   if (g_fd >= 0) ckpt_syscall1(CKPT_NR_close, g_fd);

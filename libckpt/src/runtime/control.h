@@ -24,6 +24,20 @@ bool ensure_fd();
 uintptr_t mapping_start();
 uintptr_t mapping_end();
 
+// exec (interpose/exec.cpp): the program exec'd under the same pid takes
+// the block over, so a request made meanwhile gets its result where it
+// waits. adopt_inherited() is the new program's side: it maps a block
+// handed over by exec and returns its exec state (CKPT_CONTROL_EXEC or
+// CKPT_CONTROL_EXEC_MASKED), or 0 if there is none (then create()).
+uint32_t adopt_inherited();
+// Does the block belong to this process (not the parent of a vfork child)?
+bool ours();
+// Before exec: hand the block over (inheritable, exec state) or, when the
+// next program will not load libckpt, mark it not ready. Returns the
+// previous ready value for exec_failed().
+uint32_t prepare_exec(bool handover, bool ckpt_signal_was_blocked);
+void exec_failed(uint32_t prev_ready);
+
 void set_ready();
 uint64_t begin_checkpoint();  // returns the sequence number
 // freeze_ns 0 keeps what record_freeze_time() put there.

@@ -16,6 +16,8 @@ bool make_directories(const char* path, Msg& err) {
     if (i < p.size() && p[i] != '/') continue;
     std::string part = p.substr(0, i);
     long r = ckpt_syscall3(CKPT_NR_mkdirat, AT_FDCWD, long(part.c_str()), 0700);
+    // mkdir applies the umask: a directory we create is 0700 whatever it is.
+    if (r == 0) r = ckpt_syscall3(268 /* fchmodat */, AT_FDCWD, long(part.c_str()), 0700);
     if (r != 0 && r != -EEXIST) {
       err << "cannot create directory " << part.c_str() << ": " << errno_name(int(-r));
       return false;
@@ -55,6 +57,7 @@ bool ImageFile::create(const char* dir, Msg& err) {
     return false;
   }
   fd_ = int(fd);
+  ckpt_syscall2(91 /* fchmod */, fd_, 0600);  // the application's umask may have taken bits off
   return true;
 }
 

@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "arena.h"
+#include "common/control_block.h"
+#include "common/path_limits.h"
 #include "common/raw_syscall.h"
 #include "config.h"
 #include "control.h"
@@ -39,6 +41,10 @@ uintptr_t g_stack_start = 0;
 // The pid file appears only once checkpoints can be taken (the contract
 // scripts rely on): written to a temporary name, then renamed.
 void write_pid_file(const char* path) {
+  if (strlen(path) > CKPT_MAX_PID_FILE_PATH) {  // PATH.tmp.PID must fit a Msg
+    log_error(Msg() << "the pid file path is too long (at most " << CKPT_MAX_PID_FILE_PATH << " bytes); not written");
+    return;
+  }
   Msg tmp;
   tmp << path << ".tmp." << ckpt_syscall0(CKPT_NR_getpid);
   long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(tmp.c_str()), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -78,17 +84,22 @@ void on_fork_child() {
 }
 
 // A program exec'd with libckpt's signals blocked (a supervisor that forgot
-// to reset its mask): the application believes them blocked, the kernel
-// must not have them blocked, or no checkpoint could ever stop it.
-void adopt_inherited_mask() {
+// to reset its mask, or an application that blocked them before exec): the
+// application believes them blocked, the kernel must not have them blocked,
+// or no checkpoint could ever stop it. The checkpoint signal may also have
+// been blocked by libckpt itself across an exec (CKPT_CONTROL_EXEC,
+// interpose/exec.cpp): that is not the application's. Records the
+// application's view; returns what the kernel must stop blocking, which the
+// constructor does last, once ready (a signal held over the exec is taken then).
+uint64_t adopt_inherited_mask(uint32_t exec_state) {
   uint64_t mask = 0;
-  if (ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_BLOCK, 0, long(&mask), 8) != 0) return;
-  uint64_t reserved = (1ull << (g_config.ckpt_signal - 1)) | (1ull << (g_config.freeze_signal - 1));
+  if (ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_BLOCK, 0, long(&mask), 8) != 0) return 0;
+  uint64_t ckpt_bit = 1ull << (g_config.ckpt_signal - 1), freeze_bit = 1ull << (g_config.freeze_signal - 1);
   uint64_t view = 0;
-  if (mask & (1ull << (g_config.ckpt_signal - 1))) view |= reserved_bit(g_config.ckpt_signal);
-  if (mask & (1ull << (g_config.freeze_signal - 1))) view |= reserved_bit(g_config.freeze_signal);
+  if ((mask & ckpt_bit) && exec_state != CKPT_CONTROL_EXEC) view |= reserved_bit(g_config.ckpt_signal);
+  if (mask & freeze_bit) view |= reserved_bit(g_config.freeze_signal);
   t_signals.reserved_blocked = view;
-  if (mask & reserved) ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_UNBLOCK, long(&reserved), 0, 8);
+  return mask & (ckpt_bit | freeze_bit);
 }
 
 __attribute__((constructor)) void libckpt_init() {
@@ -98,7 +109,9 @@ __attribute__((constructor)) void libckpt_init() {
     log_error(Msg() << "cannot allocate libckpt's stack; checkpoints disabled");
     return;
   }
-  if (!control::create()) {
+  // A program exec'd under the same pid takes over the previous one's block.
+  uint32_t exec_state = control::adopt_inherited();
+  if (!exec_state && !control::create()) {
     log_error(Msg() << "cannot create the control block; checkpoints disabled");
     return;
   }
@@ -112,7 +125,7 @@ __attribute__((constructor)) void libckpt_init() {
   g_active = true;
   install_freeze_handler();
   install_checkpoint_handler();
-  adopt_inherited_mask();
+  uint64_t to_unblock = adopt_inherited_mask(exec_state);
   start_interval_timer();
   pthread_atfork(nullptr, nullptr, on_fork_child);
   control::set_ready();
@@ -124,6 +137,8 @@ __attribute__((constructor)) void libckpt_init() {
     unsetenv("CKPT_PID_FILE");
     unsetenv("CKPT_PID_FILE_PID");
   }
+  // Last: a checkpoint signal held over the exec is taken now.
+  if (to_unblock) ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_UNBLOCK, long(&to_unblock), 0, 8);
 }
 }  // namespace
 

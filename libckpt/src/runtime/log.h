@@ -11,5 +11,8 @@ void log_error(const Msg& m);
 void log_warning(const Msg& m);
 void log_info(const Msg& m);  // only with CKPT_VERBOSE=1
 extern bool g_verbose;
+// The forked image writer speaks for the application: its messages carry the
+// application's pid, not its own.
+void log_as_pid(long pid);
 
 }  // namespace ckpt

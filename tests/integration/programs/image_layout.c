@@ -44,12 +44,15 @@ int main(int argc, char **argv) {
   printf("{\"size\": %llu, \"header_size\": %u, \"header_hash_offset\": %zu, "
          "\"manifest_offset\": %llu, \"manifest_size\": %llu, "
          "\"index_offset\": %llu, \"block_count\": %llu, \"footer_offset\": %llu, \"footer_size\": %zu, "
-         "\"footer_file_hash_offset\": %llu, \"blocks\": [",
+         "\"footer_file_hash_offset\": %llu, \"footer_hash_offset\": %llu, \"build_id_offset\": %zu, "
+         "\"manifest_hash_offset\": %zu, \"blocks\": [",
          (unsigned long long)size, h.header_size, offsetof(struct ckpt_file_header, header_hash),
          (unsigned long long)h.manifest_offset, (unsigned long long)h.manifest_size,
          (unsigned long long)ft.index_offset, (unsigned long long)ft.block_count,
          (unsigned long long)footer_offset, sizeof ft,
-         (unsigned long long)(footer_offset + offsetof(struct ckpt_footer, file_hash)));
+         (unsigned long long)(footer_offset + offsetof(struct ckpt_footer, file_hash)),
+         (unsigned long long)(footer_offset + offsetof(struct ckpt_footer, footer_hash)),
+         offsetof(struct ckpt_file_header, build_id), offsetof(struct ckpt_file_header, manifest_hash));
   for (uint64_t i = 0; i < ft.block_count; i++) {
     struct ckpt_index_entry e;
     struct ckpt_block_header b;
