@@ -86,6 +86,16 @@ class OutputFile:
             self.final = True
 
 
+def schedstat(pid):
+    """(ns on a CPU, ns waiting for one) of pid's main thread, or None."""
+    try:
+        with open(f'/proc/{pid}/schedstat') as f:
+            v = f.read().split()
+        return int(v[0]), int(v[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def parse_output(path):
     """(ready timestamp s, [(iteration, timestamp s, hash)], final hash) of a finished run."""
     with open(path, 'rb') as f:
@@ -146,10 +156,17 @@ class TrackingBench(rb.Bench):
             else:
                 ref = ProcRef(int(rb.wait_until(lambda: rb.read_text(pidfile).strip(), a.timeout, 'the pid file')))
             self.refs.append(ref)
+            samples = run['samples'] = []  # (monotonic s, iteration, ns on CPU, ns waiting for a CPU)
+
+            def sample():
+                mw.poll()
+                st = schedstat(ref.pid) if ref.is_same() else None
+                if st:
+                    samples.append((time.monotonic(), mw.last_iter) + st)
             mark = a.warmup
             for k in range(a.checkpoints):
                 def reached():
-                    mw.poll()
+                    sample()
                     return mw.last_iter >= mark or mw.final or p.poll() is not None
                 rb.wait_until(reached, a.timeout, f'{tag} to reach iteration {mark}', interval=0.002)
                 if mw.final or p.poll() is not None:
@@ -157,11 +174,12 @@ class TrackingBench(rb.Bench):
                 if variant == 'baseline':
                     mark = mw.last_iter + a.every
                     continue
+                sample()
                 before = mw.last_iter
                 t_start = time.monotonic()
                 cp = self.checkpoint(ref.pid)
                 t_end = time.monotonic()
-                mw.poll()
+                sample()
                 cp.update(window=[t_start, t_end], iter_before=before, iter_after=mw.last_iter)
                 rx = re.compile(rb.WRITTEN_RE.format(re.escape(cp['image'])))
                 try:
@@ -171,10 +189,11 @@ class TrackingBench(rb.Bench):
                     pass  # the breakdown is optional
                 run['checkpoints'].append(cp)
                 mark = mw.last_iter + a.every
-            try:
-                rc = p.wait(a.timeout)
-            except subprocess.TimeoutExpired:
-                raise BenchError(f'{tag} did not finish within {a.timeout:g} s')
+            def finished():
+                sample()
+                return p.poll() is not None
+            rb.wait_until(finished, a.timeout, f'{tag} to finish', interval=0.002)
+            rc = p.returncode
             run['wall_s'] = time.monotonic() - t0
             if rc != 0:
                 raise BenchError(f'{tag} exited {rc}: {rb.read_text(err_path)[-800:]}')
@@ -258,6 +277,29 @@ def after_checkpoint(d, kinds, since, interval, n_cp):
     return out
 
 
+def cpu_after_checkpoint(run):
+    """The same from the application's CPU time (/proc/PID/schedstat, sampled
+    with its iteration number every few ms): time it spent waiting for a CPU
+    (other processes) is left out, so the burst costs what the faults cost."""
+    smp = run.get('samples') or []
+    cps = run['checkpoints']
+    out = []
+    for k, cp in enumerate(cps):
+        end = cps[k + 1]['window'][0] if k + 1 < len(cps) else float('inf')
+        seg = [x for x in smp if cp['window'][1] <= x[0] < end and x[1] >= 0]
+        if not seg:
+            continue
+        a = seg[0]
+        b = next((x for x in seg if x[1] >= a[1] + BURST), None)
+        z = seg[-1]
+        if not b or z[1] - b[1] < BURST:
+            continue
+        steady = (z[2] - b[2]) / (z[1] - b[1])  # CPU ns per iteration
+        out.append({'steady_cpu_us': steady / 1e3, 'burst_iters': b[1] - a[1],
+                    'burst_extra_cpu_ms': ((b[2] - a[2]) - steady * (b[1] - a[1])) / 1e6})
+    return out
+
+
 def analyse(run, base, none, limits, args):
     """The run's numbers against the baseline run (and the none run) of the same repetition."""
     d, bd = durations(run), durations(base)
@@ -283,6 +325,15 @@ def analyse(run, base, none, limits, args):
     x1, b1, _ = total(lambda i: kinds[i] == 'between' and since[i] < BURST)
     s['extra_burst_per_interval_ms'] = (x1 - b1) / n_cp * 1e3 if n_cp else None
     s['extra_rest_per_interval_ms'] = ((x - x1) - (b - b1)) / n_cp * 1e3 if n_cp else None
+    smp = run.get('samples') or []
+    if len(smp) >= 2:
+        cpu, wait = smp[-1][2] - smp[0][2], smp[-1][3] - smp[0][3]
+        s['app_cpu_s'] = cpu / 1e9
+        s['app_wait_pct'] = wait / (cpu + wait) * 100 if cpu + wait else None
+    cc = cpu_after_checkpoint(run)
+    run['cpu_after_checkpoint'] = cc
+    s['burst_extra_cpu_ms'] = med([c['burst_extra_cpu_ms'] for c in cc])
+    s['steady_cpu_us'] = med([c['steady_cpu_us'] for c in cc])
     ac = after_checkpoint(d, kinds, since, interval, n_cp)
     run['after_checkpoint'] = ac
     s['burst_extra_ms'] = med([a['burst_extra_ms'] for a in ac])
@@ -336,12 +387,17 @@ def analyse(run, base, none, limits, args):
            ('mprotect', True): 'mprotect', ('mprotect', False): 'mprotect'}.get((run['variant'], forked))
     lim = limits.get(key) if key else None
     if lim:
-        per_page = lim['us_per_page'] if run['variant'] == 'mprotect' else lim['us_per_fault']
-        s['predicted_extra_ms'] = pages * per_page / 1e3
+        s['predicted_extra_ms'] = pages * lim['us_per_page'] / 1e3 if run['variant'] == 'mprotect' else \
+            pages * lim['us_per_fault'] / 1e3
+        if 'cpu_us_per_page' in lim:
+            s['predicted_extra_cpu_ms'] = pages * lim['cpu_us_per_page'] / 1e3
     elif run['variant'] == 'none' and not forked:
-        s['predicted_extra_ms'] = 0.0
-    if s.get('burst_extra_ms') is not None and pages >= 1:
-        s['burst_us_per_page'] = s['burst_extra_ms'] * 1e3 / pages
+        s['predicted_extra_ms'] = s['predicted_extra_cpu_ms'] = 0.0
+    if pages >= 1:
+        if s.get('burst_extra_ms') is not None:
+            s['burst_us_per_page'] = s['burst_extra_ms'] * 1e3 / pages
+        if s.get('burst_extra_cpu_ms') is not None:
+            s['burst_cpu_us_per_page'] = s['burst_extra_cpu_ms'] * 1e3 / pages
     return s
 
 
@@ -371,22 +427,28 @@ def summarize(result, args):
                 x['between_vs_none'] = x['between_vs_baseline'] / n['between_vs_baseline']
             if n.get('burst_extra_ms') is not None and x.get('burst_extra_ms') is not None:
                 x['burst_tracking_ms'] = x['burst_extra_ms'] - n['burst_extra_ms']
-    # Within-run estimates: the interval's compute at the run's steady pace
-    # plus the extra after the checkpoint, against the same for none / for
-    # no checkpoint; and the checkpoint spacing (seconds of compute) at which
-    # the extra would be 5%.
+            if n.get('burst_extra_cpu_ms') is not None and x.get('burst_extra_cpu_ms') is not None:
+                x['burst_tracking_cpu_ms'] = x['burst_extra_cpu_ms'] - n['burst_extra_cpu_ms']
+    # Within-run estimates: an interval's compute at the run's steady pace
+    # plus the extra after its checkpoint, against the same for none / for no
+    # checkpoint; and the spacing between checkpoints (seconds of compute) at
+    # which that extra would be 5%. In wall time and in the app's CPU time.
     for r in runs:
         x = r.get('analysis')
-        if not x or x.get('burst_extra_ms') is None or not x.get('steady_us'):
+        if not x:
             continue
-        compute_ms = (x['iters_per_interval'] or args.every) * x['steady_us'] / 1e3
-        x['interval_compute_ms'] = compute_ms
-        x['within_vs_nockpt'] = (compute_ms + x['burst_extra_ms']) / compute_ms
-        x['seconds_for_5pct_total'] = max(0.0, x['burst_extra_ms'] / 1e3 / 0.05)
-        n = by.get(('none', r['rep']), {}).get('analysis')
-        if x.get('burst_tracking_ms') is not None:
-            x['within_vs_none'] = (compute_ms + x['burst_extra_ms']) / (compute_ms + n['burst_extra_ms'])
-            x['seconds_for_5pct'] = max(0.0, x['burst_tracking_ms'] / 1e3 / 0.05)
+        iters = x.get('iters_per_interval') or args.every
+        n = by.get(('none', r['rep']), {}).get('analysis') or {}
+        for sfx, extra, steady in (('', 'burst_extra_ms', 'steady_us'), ('_cpu', 'burst_extra_cpu_ms', 'steady_cpu_us')):
+            if x.get(extra) is None or not x.get(steady):
+                continue
+            compute_ms = iters * x[steady] / 1e3
+            x[f'interval_compute{sfx}_ms'] = compute_ms
+            x[f'within{sfx}_vs_nockpt'] = (compute_ms + x[extra]) / compute_ms
+            x[f'seconds{sfx}_for_5pct_total'] = max(0.0, x[extra] / 1e3 / 0.05)
+            if r['variant'] in ('uffd', 'mprotect') and n.get(extra) is not None:
+                x[f'within{sfx}_vs_none'] = (compute_ms + x[extra]) / (compute_ms + n[extra])
+                x[f'seconds{sfx}_for_5pct'] = max(0.0, (x[extra] - n[extra]) / 1e3 / 0.05)
     summary = {}
     for v, ss in per.items():
         if not ss:
@@ -446,7 +508,7 @@ def table(result, args):
         def lrow(label, key, extra=''):
             v = lim.get(key)
             if v:
-                w(f"  {label:<46}{v['us_per_page']:9.3f} us/page{extra}")
+                w(f"  {label:<46}{v['us_per_page']:9.3f} us/page {v.get('cpu_us_per_page', 0):9.3f} CPU-us/page{extra}")
         lrow('write, present page (no fault)', 'write_present')
         lrow('first touch of a fresh page (for scale)', 'first_touch')
         lrow('first write after fork (child gone)', 'fork_reuse')
@@ -454,8 +516,8 @@ def table(result, args):
         lrow('first write after uffd-wp and fork', 'uffd_wp_after_fork')
         v = lim.get('mprotect')
         if v:
-            lrow(f"first write after mprotect, SIGSEGV", 'mprotect',
-                 f"  ({v['us_per_fault']:.1f} us per {lim['chunk_kib']} KiB chunk)")
+            lrow("first write after mprotect, SIGSEGV", 'mprotect',
+                 f"  ({v['us_per_fault']:.1f} us, {v.get('cpu_us_per_fault', 0):.1f} CPU-us per {lim['chunk_kib']} KiB chunk)")
         if lim.get('uffd_scan_written_ms') is not None:
             label = f"PAGEMAP_SCAN, {lim['buffer_mib']} MiB written: scan / rearm"
             w(f"  {label:<46}"
@@ -475,18 +537,27 @@ def table(result, args):
     w('before the first checkpoint (nothing armed)')
     row('  iteration time, us', 'warm_us', '.1f')
     row('  ratio to baseline, same iterations', 'warm_vs_baseline', '.3f')
+    row("application's wait for a CPU, % of its run time", 'app_wait_pct', '.0f')
     w(f'after each checkpoint, against the same run\'s steady pace (iterations {BURST}+ after it)')
-    row('  steady iteration time, us', 'steady_us', '.1f', cols[1:])
+    row('  steady iteration time, us (wall)', 'steady_us', '.1f', cols[1:])
     row('  steady pace, ratio to baseline (same iterations)', 'steady_vs_baseline', '.3f', cols[1:])
-    row(f'  extra time in the first {BURST} iterations, ms', 'burst_extra_ms', '.0f', cols[1:])
-    row('    pages still protected when the checkpoint returned', 'pages_after_window', '.0f', cols[1:])
-    row('    per such page, us', 'burst_us_per_page', '.1f', cols[1:])
+    row('  pages still protected when the checkpoint returned', 'pages_after_window', '.0f', cols[1:])
+    row(f'  extra wall time, first {BURST} iterations, ms', 'burst_extra_ms', '.0f', cols[1:])
+    row('    per page still protected, us', 'burst_us_per_page', '.1f', cols[1:])
     row('    predicted: pages x fault cost (limits), ms', 'predicted_extra_ms', '.0f', cols[1:])
     row('    tracking alone (minus none), ms', 'burst_tracking_ms', '.0f', ('uffd', 'mprotect'))
-    row('  interval time, ratio to no checkpoint', 'within_vs_nockpt', '.3f', cols[1:])
+    row(f'  extra CPU time, first ~{BURST} iterations, ms', 'burst_extra_cpu_ms', '.0f', cols[1:])
+    row('    per page still protected, us', 'burst_cpu_us_per_page', '.1f', cols[1:])
+    row('    predicted: pages x fault CPU cost (limits), ms', 'predicted_extra_cpu_ms', '.0f', cols[1:])
+    row('    tracking alone (minus none), ms', 'burst_tracking_cpu_ms', '.0f', ('uffd', 'mprotect'))
+    row(f'  interval ({args.every} it.) time, ratio to no checkpoint', 'within_vs_nockpt', '.3f', cols[1:])
+    row('    same in CPU time', 'within_cpu_vs_nockpt', '.3f', cols[1:])
     row('  interval time, ratio to none (tracking overhead)', 'within_vs_none', '.3f', ('uffd', 'mprotect'))
+    row('    same in CPU time', 'within_cpu_vs_none', '.3f', ('uffd', 'mprotect'))
     row('  spacing for <= 5% vs none, s of compute', 'seconds_for_5pct', '.1f', ('uffd', 'mprotect'))
+    row('    same in CPU time', 'seconds_cpu_for_5pct', '.1f', ('uffd', 'mprotect'))
     row('  spacing for <= 5% vs no checkpoint, s of compute', 'seconds_for_5pct_total', '.1f', cols[1:])
+    row('    same in CPU time', 'seconds_cpu_for_5pct_total', '.1f', cols[1:])
     w('between checkpoints, against the other runs (iterations not overlapped by one)')
     row('  iterations measured', 'between_iters', '.0f', cols[1:])
     row('  time, ratio to baseline, same iterations', 'between_vs_baseline', '.3f', cols[1:])
@@ -497,6 +568,8 @@ def table(result, args):
     row('    libckpt: capture incl. rearm (frozen), ms', 'capture_ms', '.0f', cols[1:])
     row('  checkpoint total (ckpt-run), ms', 'checkpoint_ms', '.0f', cols[1:])
     row('  app time lost per checkpoint (overlapped), ms', 'lost_per_checkpoint_ms', '.0f', cols[1:])
+    row('  iterations overlapped by a checkpoint (each)', 'ckpt_iters_each', '.0f', cols[1:])
+    row('    of which after the thaw (writer running)', 'thawed_iters_each', '.0f', cols[1:])
     row('total wall time, s', 'wall_s', '.2f')
     row('  ratio to baseline', 'wall_vs_baseline', '.3f')
     row('  ratio to none', 'wall_vs_none', '.3f', cols[1:])
@@ -504,8 +577,6 @@ def table(result, args):
     row('  pages stored: first image (full)', 'first_image_pages', '.0f', cols[1:])
     row('  pages stored: later images (incremental unless none)', 'later_image_pages', '.0f', cols[1:])
     row('  expected share of pages written per interval', 'written_share', '.3f', cols[1:])
-    row('  iterations overlapped by a checkpoint (each)', 'ckpt_iters_each', '.0f', cols[1:])
-    row('    of which after the thaw (writer running)', 'thawed_iters_each', '.0f', cols[1:])
     row('  first image, MiB', 'first_image_mib', '.1f', cols[1:])
     row('  later images, MiB', 'later_image_mib', '.1f', cols[1:])
     row("  later / none's image at the same checkpoint (bytes)", 'later_vs_none', '.2f', ('uffd', 'mprotect'))
@@ -531,8 +602,7 @@ def main():
     ap.add_argument('--iters', type=int, help='memwalk iterations (default warmup + (checkpoints + 1) * every)')
     ap.add_argument('--variants', default=','.join(VARIANTS),
                     help='comma-separated subset of ' + ','.join(VARIANTS) + ' (baseline and none are always run)')
-    ap.add_argument('--limit-mib', type=int, default=64,
-                    help='tracking_limits buffer (per-page costs do not depend on it much; default 64)')
+    ap.add_argument('--limit-mib', type=int, help="tracking_limits buffer (default: memwalk's size)")
     ap.add_argument('--limit-reps', type=int, default=3,
                     help='passes of each tracking_limits measurement, in each repetition (default 3)')
     ap.add_argument('--chunk-kib', type=int, help="mprotect chunk for tracking_limits (default: libckpt's for MIB)")
@@ -544,6 +614,7 @@ def main():
     ap.add_argument('--keep', action='store_true', help='keep the temporary directory, images and outputs')
     args = ap.parse_args()
     args.mib = args.mib or (64 if args.quick else 256)
+    args.limit_mib = args.limit_mib or args.mib
     args.reps = args.reps or (1 if args.quick else 3)
     args.warmup = args.warmup if args.warmup is not None else (1000 if args.quick else 2000)
     args.every = args.every or (4000 if args.quick else 10000)
@@ -604,6 +675,7 @@ def main():
     for r in result['runs']:  # per-iteration data is large: keep the analysis only
         r.pop('iter_t', None)
         r.pop('iter_hash', None)
+        r.pop('samples', None)
     if result['summary']:
         print(table(result, args))
     for e in result['errors']:
