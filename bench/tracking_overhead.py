@@ -19,11 +19,15 @@ previous checkpoint returned. The baseline runs the same schedule without
 checkpoints. memwalk's own per-iteration timestamps split the run into
 iterations overlapped by a checkpoint (its downtime and writer: the cost of
 the checkpoint) and the iterations between checkpoints (where tracking costs
-what it costs); the latter are compared with the same iterations of the
-baseline run of the same repetition. Also reported: total wall time ratios,
-image sizes (the first image is full, the later ones incremental) and, from
-the `tracking_limits` helper, what each kind of write fault costs on this
-machine right now.
+what it costs). The extra time of the first iterations after each checkpoint
+is measured against the same run's steady pace later in the interval, in
+wall time and in the application's CPU time (its /proc/PID/schedstat,
+sampled with its iteration number, leaves out the time other processes kept
+it waiting for a CPU); the iterations between checkpoints are also compared
+with the same iterations of the baseline run of the same repetition. Also
+reported: total wall time ratios, image pages and sizes (the first image is
+full, the later ones incremental) and, from the `tracking_limits` helper run
+in each repetition, what each kind of write fault costs on this machine.
 
 Prints a table on stdout and writes JSON (default
 BUILD/bench/results/tracking.json). Python 3 standard library only; shares
@@ -260,7 +264,7 @@ def classify(run):
 
 
 def after_checkpoint(d, kinds, since, interval, n_cp):
-    """The run's own pace around each checkpoint: per interval, the median
+    """The run's own pace around each checkpoint: per interval, the average
     iteration time once BURST iterations have passed (steady pace), and the
     extra time of the first BURST iterations over that pace. Both come from
     the same run seconds apart, so drifting load mostly cancels out."""
@@ -271,7 +275,7 @@ def after_checkpoint(d, kinds, since, interval, n_cp):
         rest = [d[i] for i in idx if since[i] >= BURST]
         if len(burst) < BURST or len(rest) < BURST:
             continue
-        steady = med(rest)
+        steady = sum(rest) / len(rest)  # average: ordinary waits for a CPU net out of the burst's extra
         out.append({'steady_us': steady * 1e6, 'burst_extra_ms': (sum(burst) - steady * len(burst)) * 1e3,
                     'first_iters_us': [round(x * 1e6) for x in burst[:20]]})
     return out
@@ -457,7 +461,9 @@ def summarize(result, args):
         summary[v] = {}
         for k in keys:
             vals = [s.get(k) for s in ss]
-            if all(isinstance(x, bool) or x is None for x in vals):
+            if all(x is None for x in vals):
+                summary[v][k] = None
+            elif all(isinstance(x, bool) or x is None for x in vals):
                 summary[v][k] = all(x is not False for x in vals)
             else:
                 summary[v][k] = med(vals)
