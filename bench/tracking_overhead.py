@@ -193,6 +193,7 @@ class TrackingBench(rb.Bench):
                     pass  # the breakdown is optional
                 run['checkpoints'].append(cp)
                 mark = mw.last_iter + a.every
+
             def finished():
                 sample()
                 return p.poll() is not None
