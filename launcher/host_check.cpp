@@ -1,5 +1,6 @@
 #include "host_check.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,10 @@ bool hash_whole_file(const std::string& path, uint64_t& out) {
   out = h.digest();
   return true;
 }
+
+// AT_EACCESS: checked with the filesystem ids the restore runs with
+// (fs_creds.h), not with the real ones as access(2) would.
+bool exists(const std::string& path) { return faccessat(AT_FDCWD, path.c_str(), F_OK, AT_EACCESS) == 0; }
 
 int64_t mtime_ns(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
 
@@ -121,11 +126,12 @@ std::vector<std::string> host_problems(const ImageReader& img, const std::string
     const FileRef& f = st.files[size_t(i)];
     if (f.deleted) continue;
     // With --allow-changed-files only a missing file stops the restore.
-    if (allow_changed_files && access(f.path.c_str(), F_OK) == 0) continue;
+    if (allow_changed_files && exists(f.path)) continue;
     std::string p = file_problem(f);
     if (!p.empty()) out.push_back(p);
   }
-  if (access(st.cwd.c_str(), X_OK) != 0) out.push_back("working directory " + st.cwd + ": " + strerror(errno));
+  if (faccessat(AT_FDCWD, st.cwd.c_str(), X_OK, AT_EACCESS) != 0)
+    out.push_back("working directory " + st.cwd + ": " + strerror(errno));
   return out;
 }
 

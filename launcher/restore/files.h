@@ -2,7 +2,8 @@
 // temporary numbers and put in place by the restorer (dup3). Descriptors
 // that shared an open file description share the re-created one.
 //
-// Policy (README "Files"):
+// Policy (README "Files"). Every path is opened, bound or watched with the
+// image user's rights (fs_creds.h), also when root restores.
 //   regular files, directories  reopened by path with their saved flags (never
 //                               O_TRUNC/O_CREAT) at their saved offset; files
 //                               open read-only must be unchanged (host_check)

@@ -37,6 +37,7 @@
 #include "actions.h"
 #include "blobs.h"
 #include "files.h"
+#include "fs_creds.h"
 #include "host_check.h"
 #include "identity.h"
 #include "terminal.h"
@@ -104,8 +105,13 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
   try {
     prctl(PR_SET_PDEATHSIG, 0);
     terminal.in_child();
+    // From here on every path is looked up with the image user's rights
+    // (fs_creds.h); the restorer then takes the image's full credentials.
+    ImageFsCredentials as_image_user(st.creds);
     std::vector<std::string> warnings;
-    if (chdir(st.cwd.c_str()) != 0) throw RestoreError("cannot enter the working directory " + st.cwd + ": " + strerror(errno));
+    if (chdir(st.cwd.c_str()) != 0)
+      throw RestoreError("cannot enter the working directory " + st.cwd + " as uid " + std::to_string(st.creds.fsuid) +
+                         ": " + strerror(errno));
     umask(st.umask);
     FdPlan fds = prepare_fds(st, load_blobs(chain.newest()), warnings);
     FreeSpace space;
@@ -179,7 +185,14 @@ int run_restore(const Options& o, char** argv) {
             o.target.c_str());
     return kExitFailure;
   }
-  auto problems = host_problems(chain->newest(), find_library(), o.allow_changed_files);
+  std::vector<std::string> problems;
+  try {
+    ImageFsCredentials as_image_user(st.creds);  // the checks see only what the image's user may see
+    problems = host_problems(chain->newest(), find_library(), o.allow_changed_files);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "ckpt-run: cannot restore: %s\n", e.what());
+    return kExitFailure;
+  }
   if (!problems.empty()) {
     fprintf(stderr, "ckpt-run: cannot restore %s on this host:\n", o.target.c_str());
     for (const std::string& p : problems) fprintf(stderr, "  - %s\n", p.c_str());

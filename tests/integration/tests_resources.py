@@ -760,3 +760,88 @@ def credentials_dropped(t):
     to ckpt-test with supplementary groups: same ids, groups, capabilities
     and dumpable flag in every thread after the restore."""
     credentials(t, drop=True)
+
+
+# ------------------------------------------------ 14. paths and rights
+
+PATHS = 'res_paths'
+
+
+def failed_restore(t, img, what, words):
+    """A restore that must be refused: ckpt-run exits nonzero, naming each
+    of `words` on stderr, and leaves no process behind."""
+    r = t.restore(img, capture='pipe', tag=t._tag('refused-restore'))
+    rc = r.wait_exit(60)
+    err = read_text(r.launcher_err)
+    t.log(f'{what}: ckpt-run --restore exited {rc}: {err.strip()[-300:]!r}')
+    check(rc != 0, f'{what}: the restore succeeded')
+    for w in words:
+        check(w in err, f'{what}: the refusal does not say {w!r}: {err.strip()[-400:]!r}')
+    check(r.read_pid_file() is None, f'{what}: the refused restore wrote a pid file')
+    return err
+
+
+@test
+def restore_as_image_user(t):
+    """Root restores an ordinary user's image with that user's rights on
+    paths: after the checkpoint the user replaces a file the app had open
+    for writing, then a file it had mapped shared, by a symlink to a file
+    only root may read: both restores are refused (permission denied) and
+    root's file is untouched. With the files back, the restore works: the
+    working directory, the reopened file, the listening UNIX socket (its
+    new socket file belongs to the user), the re-created deleted file
+    (owned by the user) and the shared mapping all check out."""
+    user, uid = unprivileged_user(t)
+    check(user is not None, 'this test runs as root')
+    gid = user_popen_args(user)['group']
+    secret_dir = t.path('root-only')
+    os.mkdir(secret_dir, 0o700)
+    secret = os.path.join(secret_dir, 'secret.txt')
+    with open(secret, 'w') as f:
+        f.write('root secret\n')
+    os.chmod(secret, 0o600)
+
+    ref, _ = fixture_run(t, PATHS, 'user', False, user=user)
+    d = t.path('cr-dir')
+    os.mkdir(d)
+    os.chown(d, uid, gid)
+    images = t.path('cr-images')
+    os.mkdir(images, 0o700)
+    os.chown(images, uid, gid)
+    trigger = t.path('cr-trigger')
+    app = t.launch([t.program(PATHS), 'user', d, trigger], capture='pipe', user=user, images=images)
+    ready(app)
+    app.wait_output(r'^ready\b')
+    img = t.checkpoint(app)
+    t.kill9(app)
+
+    def swap(name):
+        """The user replaces DIR/name by a symlink to root's file."""
+        path = os.path.join(d, name)
+        os.rename(path, path + '.saved')
+        os.symlink(secret, path)
+        os.lchown(path, uid, gid)
+
+    def unswap(name):
+        path = os.path.join(d, name)
+        os.unlink(path)
+        os.rename(path + '.saved', path)
+
+    for name in ('out.txt', 'map.dat'):
+        swap(name)
+        failed_restore(t, img, f'{name} replaced by a symlink to a root-only file', [name, 'Permission denied'])
+        check_equal(read_text(secret), 'root secret\n', f'root\'s file after the restore with {name} swapped')
+        check_equal(oct(os.stat(secret).st_mode & 0o777), oct(0o600), 'mode of root\'s file')
+        unswap(name)
+
+    r = t.restore(img, capture='pipe')
+    check_equal(ready(r), app.pid, 'pid of the restored process')
+    check_equal(status_field(f'/proc/{r.pid}/status', 'Uid').split(), [str(uid)] * 4, 'Uid of the restored process')
+    sock = os.stat(os.path.join(d, 'sock'))
+    check_equal((sock.st_uid, sock.st_gid), (uid, gid), 'owner of the UNIX socket file the restore bound')
+    touch(trigger)
+    r.wait_output(r'^done failures=\d+$', timeout=30)
+    check_equal(r.wait_exit(30), 0, 'exit status of the restored res_paths user')
+    check_all_ok(r.output(), ref.output(), 'res_paths user after the restore')
+    check_equal(read_text(os.path.join(d, 'out.txt')), 'before\nafter\n', 'out.txt written before and after')
+    check_equal(read_text(secret), 'root secret\n', 'root\'s file at the end')
