@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +22,7 @@
 #include <cstring>
 
 #include "address_space.h"
+#include "terminal.h"
 
 #ifndef TFD_IOC_SET_TICKS
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
@@ -252,10 +252,9 @@ FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs
       // The terminal or pipe is gone with the old process: use ckpt-run's.
       if (fcntl(d.fd, F_GETFD) >= 0) {
         plan.keep.push_back(d.fd);
-        if (f.kind == FdKind::Terminal && !f.termios.empty() && isatty(d.fd)) {
-          std::string t = from_hex(f.termios);
-          if (t.size() == sizeof(struct termios)) tcsetattr(d.fd, TCSANOW, reinterpret_cast<const termios*>(t.data()));
-        }
+        if (f.kind == FdKind::Terminal && !f.termios.empty() && isatty(d.fd) &&
+            !apply_saved_termios(d.fd, from_hex(f.termios)))
+          warnings.push_back(what + ": cannot restore the terminal settings");
       }
       continue;
     }
@@ -274,6 +273,7 @@ FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs
             // A terminal of the old session: ckpt-run's terminal if it has one.
             int tty = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
             fd = tty >= 0 ? fcntl(tty, F_DUPFD_CLOEXEC, 3) : open("/dev/null", int(f.flags & O_ACCMODE) | O_CLOEXEC);
+            if (tty >= 0 && !f.termios.empty()) apply_saved_termios(fd, from_hex(f.termios));
             warnings.push_back(what + " now refers to " + (tty >= 0 ? "ckpt-run's terminal" : "/dev/null"));
             break;
           }

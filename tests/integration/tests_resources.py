@@ -12,11 +12,13 @@ checks, all ok."""
 
 import hashlib
 import os
+import pty
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import termios
 import time
 
 from harness import (App, ProcRef, TestFailure, TestSkip, check, check_equal, read_text, test, user_popen_args,
@@ -26,15 +28,17 @@ from tests_threads import check_all_ok, ready, sleep_until, status_field, touch,
 # ----------------------------------------------------------------- helpers
 
 
-def plain(t, argv, tag, user=None):
+def plain(t, argv, tag, user=None, stdin=None):
     """An undisturbed run of a fixture without ckpt-run, in the background,
-    stdout/stderr in TAG.out/TAG.err; tracked (and killed at the end) like
-    the test's other applications."""
+    stdout/stderr in TAG.out/TAG.err (stdin: /dev/null unless a file
+    descriptor is given); tracked (and killed at the end) like the test's
+    other applications."""
     out, err = t.path(tag + '.out'), t.path(tag + '.err')
     argv = [str(a) for a in argv]
     t.log(f'{tag}: ' + ' '.join(argv))
     with open(out, 'wb') as o, open(err, 'wb') as e:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=o, stderr=e, cwd=t.tmp, **user_popen_args(user))
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else stdin, stdout=o, stderr=e,
+                             cwd=t.tmp, **user_popen_args(user))
     app = App(t, tag, 'plain', p, 'file', t.path(tag + '.pid'), out, err, out, err)
     app.pid, app.ref = p.pid, ProcRef(p.pid)
     t.apps.append(app)
@@ -845,3 +849,58 @@ def restore_as_image_user(t):
     check_all_ok(r.output(), ref.output(), 'res_paths user after the restore')
     check_equal(read_text(os.path.join(d, 'out.txt')), 'before\nafter\n', 'out.txt written before and after')
     check_equal(read_text(secret), 'root secret\n', 'root\'s file at the end')
+
+
+# ---------------------------------------------------------- 15. terminals
+
+TTY = 'res_tty'
+
+
+def tty_settings(fd):
+    """(ECHO, ICANON, OPOST, VMIN, VTIME) of the terminal fd."""
+    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(fd)
+    return (bool(lflag & termios.ECHO), bool(lflag & termios.ICANON), bool(oflag & termios.OPOST),
+            cc[termios.VMIN][0] if isinstance(cc[termios.VMIN], bytes) else cc[termios.VMIN],
+            cc[termios.VTIME][0] if isinstance(cc[termios.VTIME], bytes) else cc[termios.VTIME])
+
+
+@test
+def terminal_settings(t):
+    """An app whose standard input is a terminal turns off echo, canonical
+    mode and output processing and sets VMIN/VTIME; it is restored with its
+    standard input on another (fresh) terminal: that terminal gets the
+    app's settings, seen from outside and by the app itself."""
+    prog = t.program(TTY)
+    fds = []
+    try:
+        ref_master, ref_slave = pty.openpty()
+        fds += [ref_master, ref_slave]
+        ref = plain(t, [prog, 'termios', t.path('ref-trigger')], 'termios-plain', stdin=ref_slave)
+        ref.wait_output(r'^ready$')
+        touch(t.path('ref-trigger'))
+        check_equal(ref.wait_exit(15), 0, 'exit status of the undisturbed res_tty termios')
+
+        master, slave = pty.openpty()
+        fds += [master, slave]
+        trigger = t.path('trigger')
+        app = t.launch([prog, 'termios', trigger], stdin=slave)
+        ready(app)
+        app.wait_output(r'^ready$')
+        check_equal(tty_settings(slave), (False, False, False, 3, 7), 'settings of the app\'s terminal')
+        img = t.checkpoint(app)
+        t.kill9(app)
+
+        master2, slave2 = pty.openpty()
+        fds += [master2, slave2]
+        check_equal(tty_settings(slave2)[:3], (True, True, True), 'a fresh terminal\'s echo, icanon, opost')
+        r = t.restore(img, continues=app, stdin=slave2)
+        check_equal(ready(r), app.pid, 'pid of the restored res_tty')
+        check_equal(tty_settings(slave2), (False, False, False, 3, 7),
+                    'settings of the restoring ckpt-run\'s terminal (echo, icanon, opost, VMIN, VTIME)')
+        touch(trigger)
+        r.wait_output(r'^done failures=\d+$')
+        check_equal(r.wait_exit(15), 0, 'exit status of the restored res_tty termios')
+        check_all_ok(app.output(), ref.output(), 'res_tty termios after the restore')
+    finally:
+        for fd in fds:
+            os.close(fd)

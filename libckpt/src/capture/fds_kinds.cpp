@@ -181,7 +181,8 @@ bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& f
     case FdKind::Directory:
     case FdKind::Terminal: {
       if (f.kind == FdKind::Terminal) {
-        struct termios t;
+        struct termios t;  // the kernel's (asm/termbits.h): ckpt-run sets it back with TCSETS
+        static_assert(sizeof t == 36, "the kernel's struct termios");
         if (ckpt_syscall3(CKPT_NR_ioctl, fd, TCGETS, long(&t)) == 0) f.termios = to_hex(&t, sizeof t);
       }
       return true;
