@@ -1,18 +1,36 @@
 // Saved contents (deleted files, pipe buffers, memfds) from the image's blob
-// blocks, which sit after every memory block.
+// blocks, which sit after every memory block. A blob's runs are its data
+// extents: what lies between them is a hole (sparse files stay sparse).
 #include "blobs.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
+
+#include "address_space.h"
 
 namespace ckpt {
 
-std::vector<std::string> load_blobs(const ImageReader& img) {
+namespace {
+
+void put(const BlobSink& s, const unsigned char* data, uint64_t len, uint64_t off) {
+  for (uint64_t done = 0; done < len;) {
+    ssize_t n = s.positional ? pwrite(s.fd, data + done, size_t(len - done), off_t(off + done))
+                             : write(s.fd, data + done, size_t(len - done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw RestoreError("cannot write the saved contents of " + s.what + ": " + strerror(errno));
+    done += uint64_t(n);
+  }
+}
+
+}  // namespace
+
+void stream_blobs(const ImageReader& img, const std::vector<BlobSink>& sinks) {
   const ProcessState& st = img.state();
-  std::vector<std::string> blobs(st.blobs.size());
-  for (size_t i = 0; i < st.blobs.size(); i++) blobs[i].assign(st.blobs[i].size, '\0');
   BlockDecompressor dec;
   Block block;
-  std::vector<unsigned char> scratch;
+  std::vector<unsigned char> scratch;  // one block: at most CKPT_MAX_BLOCK_DATA_PAGES pages
   for (size_t b = 0; b < img.index().size(); b++) {
     if (img.index()[b].end_addr <= CKPT_BLOB_BASE) continue;
     img.read_block(b, block);
@@ -27,13 +45,13 @@ std::vector<std::string> load_blobs(const ImageReader& img) {
       if (r.addr >= CKPT_BLOB_BASE) {
         uint64_t id = (r.addr - CKPT_BLOB_BASE) >> CKPT_BLOB_SHIFT;
         uint64_t off = (r.addr - CKPT_BLOB_BASE) & ((1ULL << CKPT_BLOB_SHIFT) - 1);
-        std::string& dst = blobs[size_t(id)];
-        if (off < dst.size()) memcpy(dst.data() + off, scratch.data() + at, size_t(std::min<uint64_t>(len, dst.size() - off)));
+        uint64_t size = st.blobs[size_t(id)].size;  // the last page is padded
+        if (id < sinks.size() && sinks[id].fd >= 0 && off < size)
+          put(sinks[id], scratch.data() + at, std::min(len, size - off), off);
       }
       at += len;
     }
   }
-  return blobs;
 }
 
 }  // namespace ckpt

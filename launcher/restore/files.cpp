@@ -22,6 +22,7 @@
 #include <cstring>
 
 #include "address_space.h"
+#include "blobs.h"
 #include "terminal.h"
 
 #ifndef TFD_IOC_SET_TICKS
@@ -43,14 +44,26 @@ std::string dir_of(const std::string& p) {
   return s == std::string::npos || s == 0 ? "/" : p.substr(0, s);
 }
 
-void write_all(int fd, const std::string& data, const std::string& what) {
-  for (size_t done = 0; done < data.size();) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw RestoreError("cannot write the saved contents of " + what + ": " + strerror(errno));
-    done += size_t(n);
+// Saved contents go in once every descriptor exists (streamed, blobs.h);
+// then memfds get their seals and what only served to write them is closed.
+struct Contents {
+  const ProcessState& st;
+  std::vector<BlobSink> sinks;                  // by blob id
+  std::vector<std::pair<int, uint32_t>> seals;  // a writable memfd descriptor, its seals
+  std::vector<int> close_after;
+
+  uint64_t size(const OpenFile& f) const { return f.blob >= 0 ? st.blobs[size_t(f.blob)].size : 0; }
+  void sink(const OpenFile& f, int fd, bool positional, const std::string& what) {
+    if (f.blob < 0) return;
+    if (sinks.size() <= size_t(f.blob)) sinks.resize(size_t(f.blob) + 1);
+    sinks[size_t(f.blob)] = {fd, positional, what};
   }
-}
+  void finish(const ImageReader& img) {
+    if (!sinks.empty()) stream_blobs(img, sinks);
+    for (auto& [fd, seals] : seals) fcntl(fd, F_ADD_SEALS, int(seals));
+    for (int fd : close_after) close(fd);
+  }
+};
 
 // Reopens `fd`'s file with `flags` (another open file description, same file).
 int reopen(int fd, uint32_t flags) {
@@ -62,7 +75,7 @@ void set_status_flags(int fd, uint32_t flags) {
   fcntl(fd, F_SETFL, int(flags & (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)));
 }
 
-int open_regular(const OpenFile& f, const std::vector<std::string>& blobs) {
+int open_regular(const OpenFile& f, Contents& contents) {
   if (!f.deleted) {
     uint32_t flags = f.flags & ~uint32_t(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
     int fd = open(f.path.c_str(), int(flags) | O_NOCTTY | O_CLOEXEC);
@@ -70,28 +83,36 @@ int open_regular(const OpenFile& f, const std::vector<std::string>& blobs) {
     return fd;
   }
   // A file deleted while open: an unlinked file with the saved contents,
-  // in the directory it lived in if it still exists.
+  // in the directory it lived in if it still exists. Its size is set first
+  // and only the saved extents are written: holes stay holes.
   int tmp = open(dir_of(f.path).c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (tmp < 0) tmp = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (tmp < 0) throw RestoreError("cannot re-create the deleted file " + f.path + ": " + strerror(errno));
-  write_all(tmp, blobs.at(size_t(f.blob)), f.path + " (deleted)");
+  contents.close_after.push_back(tmp);
+  if (ftruncate(tmp, off_t(contents.size(f))) != 0)
+    throw RestoreError("cannot re-create the deleted file " + f.path + " with its size: " + strerror(errno));
+  contents.sink(f, tmp, true, f.path + " (deleted)");
   int fd = reopen(tmp, f.flags);
-  close(tmp);
   if (fd < 0) throw RestoreError("cannot reopen the re-created " + f.path + ": " + strerror(errno));
   return fd;
 }
 
-int open_fifo(const OpenFile& f, const std::vector<std::string>& blobs) {
+int open_fifo(const OpenFile& f, Contents& contents) {
   // Opening one end of a FIFO blocks until the other is open: hold it open
   // (O_RDWR never blocks on Linux) while opening the end we want.
   int hold = open(f.path.c_str(), O_RDWR | O_CLOEXEC);
   if (hold < 0) throw RestoreError("cannot reopen the FIFO " + f.path + ": " + strerror(errno));
   int fd = open(f.path.c_str(), int(f.flags & (O_ACCMODE | O_NONBLOCK)) | O_NONBLOCK | O_CLOEXEC);
-  if (fd >= 0 && f.pipe_size) fcntl(hold, F_SETPIPE_SZ, int(f.pipe_size));
-  // The data that was buffered (it died with the old process's ends).
-  if (fd >= 0 && f.blob >= 0) write_all(hold, blobs.at(size_t(f.blob)), "the FIFO " + f.path);
-  close(hold);
-  if (fd < 0) throw RestoreError("cannot reopen the FIFO " + f.path + ": " + strerror(errno));
+  if (fd < 0) {
+    int err = errno;
+    close(hold);
+    throw RestoreError("cannot reopen the FIFO " + f.path + ": " + strerror(err));
+  }
+  if (f.pipe_size) fcntl(hold, F_SETPIPE_SZ, int(f.pipe_size));
+  // The data that was buffered (it died with the old process's ends) goes
+  // in through `hold`, closed once it is written.
+  contents.sink(f, hold, false, "the FIFO " + f.path);
+  contents.close_after.push_back(hold);
   set_status_flags(fd, f.flags);
   return fd;
 }
@@ -206,14 +227,21 @@ int open_inotify(const OpenFile& f, std::vector<std::string>& warnings, const st
   return fd;
 }
 
-int open_memfd(const OpenFile& f, const std::vector<std::string>& blobs) {
+int open_memfd(const OpenFile& f, Contents& contents) {
   std::string name = f.path.substr(strlen("/memfd:"));
   size_t d = name.rfind(" (deleted)");
   if (d != std::string::npos) name.resize(d);
   int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) throw RestoreError("cannot re-create the memfd " + name + ": " + strerror(errno));
-  write_all(fd, blobs.at(size_t(f.blob)), f.path);
-  if (f.seals) fcntl(fd, F_ADD_SEALS, int(f.seals));
+  if (ftruncate(fd, off_t(contents.size(f))) != 0)
+    throw RestoreError("cannot re-create the memfd " + name + " with its size: " + strerror(errno));
+  // Contents and seals (after the contents: F_SEAL_WRITE) go through a
+  // writable descriptor of our own (the returned one moves).
+  int w = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (w < 0) throw RestoreError("cannot re-create the memfd " + name + ": " + strerror(errno));
+  contents.close_after.push_back(w);
+  contents.sink(f, w, true, f.path);
+  if (f.seals) contents.seals.push_back({w, f.seals});
   if ((f.flags & O_ACCMODE) != O_RDWR) {
     int r = reopen(fd, f.flags);
     if (r >= 0) {
@@ -233,8 +261,9 @@ int move_above(int fd, int base) {
   return n;
 }
 
-FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs, std::vector<std::string>& warnings) {
+FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<std::string>& warnings) {
   FdPlan plan;
+  Contents contents{st, {}, {}, {}};
   int32_t max_fd = 2;
   for (const FdState& d : st.fds) max_fd = std::max(max_fd, d.fd);
   plan.temp_base = max_fd + 1;
@@ -264,7 +293,7 @@ FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs
           case FdKind::RegularFile:
           case FdKind::Directory:
           case FdKind::CharDevice: {
-            fd = open_regular(f, blobs);
+            fd = open_regular(f, contents);
             if (f.kind == FdKind::RegularFile && f.offset >= 0 && lseek(fd, f.offset, SEEK_SET) < 0)
               throw RestoreError("cannot seek " + what + " to " + std::to_string(f.offset) + ": " + strerror(errno));
             break;
@@ -290,12 +319,12 @@ FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs
                                                                       : "writes fail with EPIPE"));
             }
             bool read_end = (f.flags & O_ACCMODE) == O_RDONLY;
-            if (read_end && f.blob >= 0) write_all(it->second.second, blobs.at(size_t(f.blob)), what);
+            if (read_end) contents.sink(f, it->second.second, false, what);
             fd = fcntl(read_end ? it->second.first : it->second.second, F_DUPFD_CLOEXEC, 3);
             set_status_flags(fd, f.flags);
             break;
           }
-          case FdKind::Fifo: fd = open_fifo(f, blobs); break;
+          case FdKind::Fifo: fd = open_fifo(f, contents); break;
           case FdKind::Socket: fd = open_socket(f, plan, warnings, what); break;
           case FdKind::EventFd:
             fd = eventfd(unsigned(f.counter), EFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? EFD_NONBLOCK : 0) |
@@ -317,7 +346,7 @@ FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs
           case FdKind::Epoll: fd = epoll_create1(EPOLL_CLOEXEC); break;
           case FdKind::Inotify: fd = open_inotify(f, warnings, what); break;
           case FdKind::Memfd:
-            fd = open_memfd(f, blobs);
+            fd = open_memfd(f, contents);
             if (f.offset > 0) lseek(fd, f.offset, SEEK_SET);
             break;
           default:
@@ -346,6 +375,7 @@ FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs
     plan.dups.push_back({fd, d.fd, d.cloexec ? 1 : 0, 0});
     plan.keep.push_back(d.fd);
   }
+  contents.finish(img);
   for (auto& [inode, ends] : pipes) {
     close(ends.first);
     close(ends.second);

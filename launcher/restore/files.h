@@ -8,6 +8,7 @@
 //                               O_TRUNC/O_CREAT) at their saved offset; files
 //                               open read-only must be unchanged (host_check)
 //   a deleted open file         re-created unlinked, with its saved contents
+//                               (only its data extents are saved: holes stay holes)
 //   /dev/null, /dev/zero, ...   reopened
 //   standard streams that were a terminal, pipe or socket
 //                               ckpt-run's own corresponding streams (terminal
@@ -29,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "image/image_reader.h"
 #include "image/process_state.h"
 #include "restorer/restorer_plan.h"
 
@@ -44,9 +46,10 @@ struct FdPlan {
   uint32_t closed_connections = 0;
 };
 
-// Opens everything; throws RestoreError for a file that cannot be reopened.
-// `blobs[i]` holds blob i's saved contents.
-FdPlan prepare_fds(const ProcessState& st, const std::vector<std::string>& blobs, std::vector<std::string>& warnings);
+// Opens everything and puts the saved contents (deleted files, pipe
+// buffers, memfds) in from `img`; throws RestoreError for a file that cannot
+// be reopened.
+FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<std::string>& warnings);
 // Moves a descriptor of the launcher's above every application number.
 int move_above(int fd, int base);
 

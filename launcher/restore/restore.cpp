@@ -35,7 +35,6 @@
 #include <memory>
 
 #include "actions.h"
-#include "blobs.h"
 #include "files.h"
 #include "fs_creds.h"
 #include "host_check.h"
@@ -113,7 +112,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
       throw RestoreError("cannot enter the working directory " + st.cwd + " as uid " + std::to_string(st.creds.fsuid) +
                          ": " + strerror(errno));
     umask(st.umask);
-    FdPlan fds = prepare_fds(st, load_blobs(chain.newest()), warnings);
+    FdPlan fds = prepare_fds(st, chain.newest(), warnings);
     FreeSpace space;
     MemoryRestorer memory(chain, space, fds.memfd_by_inode);
     auto t0 = std::chrono::steady_clock::now();

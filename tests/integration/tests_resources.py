@@ -195,6 +195,24 @@ def deleted_open_file(t):
     self_checked(t, FILES, 'deleted', before_trigger=outside)
 
 
+@test
+def sparse_deleted_file(t):
+    """A deleted 1 GiB file with three short strings and holes elsewhere,
+    and a 256 MiB memfd with two: the image holds only their data (it is
+    small), the restored file and memfd have their sizes, contents and
+    offsets and are still sparse, and the restore never held them in
+    memory (the restored process's peak RSS, which includes the restore,
+    stays under 256 MiB)."""
+    def small_image(app, d):
+        if app.kind != 'restore':
+            return
+        size = os.path.getsize(app.image)
+        t.log(f'image {app.image}: {size} bytes')
+        check(size < 8 << 20, f'the image of a process with a sparse 1 GiB file and 256 MiB memfd takes {size} bytes')
+
+    self_checked(t, FILES, 'sparse', before_trigger=small_image)
+
+
 LOCK_PROBE = r'''
 import fcntl, os, struct, sys
 d = sys.argv[1]

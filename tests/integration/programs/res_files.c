@@ -19,6 +19,13 @@
  *   deleted  DIR/deleted.dat (12411 bytes) open O_RDWR at offset 5000, then
  *            unlinked: same content and offset afterwards, link count 0,
  *            /proc/self/fd shows "(deleted)", the name stays gone.
+ *   sparse   DIR/sparse.dat (1 GiB + 5000 bytes, three short strings
+ *            written, holes elsewhere) open O_RDWR at offset 12345 and
+ *            unlinked; a 256 MiB memfd with two strings at offset 777.
+ *            Checks sizes, contents, offsets, that both are still sparse
+ *            (at most 4 MiB allocated, a hole right after the head) and that
+ *            the process's peak RSS (which includes the restore) stayed
+ *            under 256 MiB.
  *   locks    a POSIX write lock on bytes 100..199 of DIR/posix.lock, an
  *            exclusive flock on DIR/flock.lock, an OFD write lock on bytes
  *            0..49 of DIR/ofd.lock. After TRIGGER: /proc/self/fdinfo shows
@@ -241,6 +248,84 @@ static int mode_deleted(void) {
   check("name_gone", access(path, F_OK) != 0 && errno == ENOENT, "%s exists", path);
   check("writable", pwrite(fd, "Z", 1, DELETED_SIZE) == 1 && fstat(fd, &st) == 0 && st.st_size == DELETED_SIZE + 1,
         "pwrite at the end failed: %s", strerror(errno));
+  return finish();
+}
+
+/* ----------------------------------------------------------------- sparse */
+
+#define SPARSE_SIZE ((1LL << 30) + 5000) /* 1 GiB and a partial page */
+#define SPARSE_MEMFD_SIZE (256LL << 20)
+
+/* (offset, text) pairs written into the sparse file and memfd. */
+static const struct {
+  long long off;
+  const char *text;
+} sparse_data[] = {{0, "head"}, {512LL << 20, "middle"}, {SPARSE_SIZE - 3, "end"}};
+static const struct {
+  long long off;
+  const char *text;
+} memfd_data[] = {{0, "memfd-head"}, {128LL << 20, "memfd-middle"}};
+
+static void check_sparse(const char *name, int fd, long long size, const void *table, size_t n, long long offset) {
+  const struct {
+    long long off;
+    const char *text;
+  } *t = table;
+  char what[64];
+  struct stat st;
+  int r = fstat(fd, &st);
+  snprintf(what, sizeof what, "%s_size", name);
+  check(what, r == 0 && st.st_size == size, "size %lld, expected %lld", r == 0 ? (long long)st.st_size : -1LL, size);
+  snprintf(what, sizeof what, "%s_sparse", name);
+  check(what, r == 0 && st.st_blocks * 512LL <= (4LL << 20), "%lld bytes allocated",
+        r == 0 ? (long long)st.st_blocks * 512 : -1LL);
+  int ok = 1;
+  char buf[64];
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(t[i].text);
+    memset(buf, 0, sizeof buf);
+    ok = ok && pread(fd, buf, len, t[i].off) == (ssize_t)len && !memcmp(buf, t[i].text, len);
+  }
+  memset(buf, 1, sizeof buf);
+  ok = ok && pread(fd, buf, 16, 100LL << 20) == 16;
+  for (int i = 0; i < 16; i++) ok = ok && buf[i] == 0;
+  snprintf(what, sizeof what, "%s_contents", name);
+  check(what, ok, "the saved bytes or the zeros between them differ");
+  snprintf(what, sizeof what, "%s_offset", name);
+  check(what, offset_of(fd) == offset, "offset %lld, expected %lld", (long long)offset_of(fd), offset);
+  off_t hole = lseek(fd, 0, SEEK_HOLE); /* moves the offset: after its check */
+  snprintf(what, sizeof what, "%s_hole_after_head", name);
+  check(what, hole >= 4 && hole <= (1 << 20), "first hole at %lld", (long long)hole);
+}
+
+/* VmHWM of this process in KiB (a restored process's includes the restore). */
+static long peak_rss_kib(void) {
+  char v[64];
+  proc_field("/proc/self/status", "VmHWM", v, sizeof v);
+  return atol(v);
+}
+
+static int mode_sparse(void) {
+  char path[4096];
+  path_in_dir(path, sizeof path, "sparse.dat");
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || ftruncate(fd, SPARSE_SIZE) != 0) setup_fail("sparse.dat");
+  for (size_t i = 0; i < sizeof sparse_data / sizeof *sparse_data; i++)
+    if (pwrite(fd, sparse_data[i].text, strlen(sparse_data[i].text), sparse_data[i].off) < 0) setup_fail("pwrite");
+  lseek(fd, 12345, SEEK_SET);
+  if (unlink(path) != 0) setup_fail("unlink sparse.dat");
+  int m = memfd_create("sparse", MFD_CLOEXEC);
+  if (m < 0 || ftruncate(m, SPARSE_MEMFD_SIZE) != 0) setup_fail("memfd");
+  for (size_t i = 0; i < sizeof memfd_data / sizeof *memfd_data; i++)
+    if (pwrite(m, memfd_data[i].text, strlen(memfd_data[i].text), memfd_data[i].off) < 0) setup_fail("pwrite memfd");
+  lseek(m, 777, SEEK_SET);
+  say("ready fd=%d memfd=%d\n", fd, m);
+
+  wait_file(trigger);
+  check_sparse("file", fd, SPARSE_SIZE, sparse_data, sizeof sparse_data / sizeof *sparse_data, 12345);
+  check_sparse("memfd", m, SPARSE_MEMFD_SIZE, memfd_data, sizeof memfd_data / sizeof *memfd_data, 777);
+  long peak = peak_rss_kib();
+  check("peak_rss", peak > 0 && peak < 256 * 1024, "VmHWM %ld KiB", peak);
   return finish();
 }
 
@@ -584,7 +669,7 @@ static int mode_creds(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: res_files files|deleted|locks|pipes|shm|mapping|creds DIR TRIGGER [ARGS...]\n");
+    fprintf(stderr, "usage: res_files files|deleted|sparse|locks|pipes|shm|mapping|creds DIR TRIGGER [ARGS...]\n");
     return 100;
   }
   const char *mode = argv[1];
@@ -592,6 +677,7 @@ int main(int argc, char **argv) {
   trigger = argv[3];
   if (!strcmp(mode, "files")) return mode_files();
   if (!strcmp(mode, "deleted")) return mode_deleted();
+  if (!strcmp(mode, "sparse")) return mode_sparse();
   if (!strcmp(mode, "locks")) return mode_locks();
   if (!strcmp(mode, "pipes")) return mode_pipes();
   if (!strcmp(mode, "shm")) return mode_shm();
