@@ -452,6 +452,34 @@ def shared_memory_fork(t):
 
 
 @test
+def posix_shm_mapping(t):
+    """A POSIX shared memory object (/dev/shm) mapped MAP_SHARED stays that
+    object after the restore: the mapping shows its path, a write the test
+    makes into the file after the restore is seen by the app and the app's
+    write reaches the file. One that was unlinked while mapped keeps its
+    contents (a copy, as for shared anonymous memory)."""
+    objects = []
+
+    def write_shm(app, d):
+        path = f'/dev/shm/ckpt-res-shm-{app.pid}'
+        objects.append(path)
+        check(os.path.exists(path), f'{app.tag}: {path} does not exist')
+        with open(path, 'r+b') as f:
+            f.seek(4096)
+            f.write(b'from-test\0')
+
+    try:
+        self_checked(t, FILES, 'posixshm', before_trigger=write_shm)
+        with open(objects[-1], 'rb') as f:
+            f.seek(100)
+            check_equal(f.read(9), b'app-after', f'{objects[-1]} at offset 100 after the restored run')
+    finally:
+        for path in objects:
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+@test
 def private_file_mapping(t):
     """A 3-page file mapped MAP_PRIVATE, page 1 modified in memory, page 2
     read-only: after the restore the modification is there, the other

@@ -143,8 +143,12 @@ void on_mapping(const MapsEntry& e, void* vctx) {
     return;
   }
   bool anonymous = e.inode == 0 || name.empty() || name[0] == '[';
+  // A POSIX shared memory object (/dev/shm) outlives the process and other
+  // processes may share it: while it exists it is re-mapped like a shared
+  // file; an unlinked one is saved like memfd memory.
+  bool posix_shm = starts_with(name, "/dev/shm/");
   bool shmem_object = e.dev_major == 0 && (starts_with(name, "/memfd:") || starts_with(name, "/dev/zero") ||
-                                           starts_with(name, "/SYSV") || starts_with(name, "/dev/shm/"));
+                                           starts_with(name, "/SYSV") || (posix_shm && ends_with(name, " (deleted)")));
   if (starts_with(name, "/[aio]")) {
     *c.err << "the process has an asynchronous I/O (io_setup) ring at " << Hex{e.start}
            << ", which cannot be checkpointed";

@@ -6,7 +6,8 @@
 //   shared anonymous, memfd, /dev/zero               present pages saved
 //   private file mapping (code, data of libraries)  re-mapped from the file;
 //                                                    pages the process modified saved
-//   shared file mapping                              re-mapped; the file holds the data
+//   shared file mapping, POSIX shm (/dev/shm)       re-mapped; the file holds the data
+//   POSIX shm unlinked while mapped                  present pages saved, like memfd
 //   a mapped file deleted or replaced since mapping  every page saved, re-created anonymous
 //   vdso / vvar                                      never saved; layout and hash recorded
 //   libckpt's own scratch memory                     excluded

@@ -40,6 +40,14 @@
  *            (sealed against shrinking and growing) with patterns. Checks
  *            the contents, that the memfd's fd and mapping are one object,
  *            and that a child forked after TRIGGER shares both with us.
+ *   posixshm a POSIX shared memory object /ckpt-res-shm-PID (2 pages)
+ *            mapped MAP_SHARED ("app-before" at 0), and another one mapped
+ *            and then unlinked ("unlinked-shm"). Prints "ready
+ *            shm=/dev/shm/NAME"; the test writes "from-test" at offset 4096
+ *            of that file before TRIGGER. Checks that the mapping is still
+ *            the object (/proc/self/maps, the test's write seen, our write
+ *            at 100 seen in the file), and the unlinked one's contents. The
+ *            object is left for the test to remove.
  *   mapping  DIR/mapped.dat (3 pages) mapped MAP_PRIVATE read/write, page 1
  *            modified in memory, page 2 made read-only. Checks the
  *            modification, the untouched pages, the protections, and that
@@ -443,6 +451,63 @@ static int mode_pipes(void) {
   return finish();
 }
 
+/* -------------------------------------------------------------- posixshm */
+
+/* The name of the object the mapping at `p` shows in /proc/self/maps. */
+static void mapping_name(const void *p, char *out, size_t size) {
+  out[0] = 0;
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[4400];
+  unsigned long lo, hi;
+  while (f && fgets(line, sizeof line, f)) {
+    int pos = 0;
+    if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pos) >= 2 && (unsigned long)p >= lo &&
+        (unsigned long)p < hi) {
+      line[strcspn(line, "\n")] = 0;
+      snprintf(out, size, "%s", line + pos);
+      break;
+    }
+  }
+  if (f) fclose(f);
+}
+
+static int mode_posixshm(void) {
+  char name[64], gone[64], path[128];
+  snprintf(name, sizeof name, "/ckpt-res-shm-%d", (int)getpid());
+  snprintf(gone, sizeof gone, "/ckpt-res-shm-%d-gone", (int)getpid());
+  snprintf(path, sizeof path, "/dev/shm%s", name);
+  int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 || ftruncate(fd, 2 * 4096) != 0) setup_fail("shm_open");
+  char *a = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (a == MAP_FAILED) setup_fail("mmap the shm object");
+  close(fd);
+  strcpy(a, "app-before");
+  fd = shm_open(gone, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 || ftruncate(fd, 4096) != 0) setup_fail("shm_open (the one unlinked)");
+  char *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (b == MAP_FAILED) setup_fail("mmap the unlinked shm object");
+  close(fd);
+  strcpy(b, "unlinked-shm");
+  if (shm_unlink(gone) != 0) setup_fail("shm_unlink");
+  say("ready shm=%s\n", path);
+
+  wait_file(trigger);
+  char seen[4400];
+  mapping_name(a, seen, sizeof seen);
+  check("shm_mapped", !strcmp(seen, path), "the mapping shows %s", seen);
+  check("shm_before", !strcmp(a, "app-before"), "offset 0 holds %.20s", a);
+  check("shm_from_test", !strcmp(a + 4096, "from-test"), "offset 4096 holds %.20s (the test wrote there)", a + 4096);
+  strcpy(a + 100, "app-after");
+  fd = open(path, O_RDONLY);
+  char buf[16] = "";
+  check("shm_to_file", fd >= 0 && pread(fd, buf, 9, 100) == 9 && !memcmp(buf, "app-after", 9),
+        "the object holds %.9s at 100", buf);
+  check("unlinked_content", !strcmp(b, "unlinked-shm"), "the unlinked object's mapping holds %.20s", b);
+  b[100] = 'x';
+  check("unlinked_writable", b[100] == 'x', "cannot write it");
+  return finish();
+}
+
 /* -------------------------------------------------------------------- shm */
 
 #define SHM_SIZE (64 * 1024)
@@ -669,7 +734,7 @@ static int mode_creds(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: res_files files|deleted|sparse|locks|pipes|shm|mapping|creds DIR TRIGGER [ARGS...]\n");
+    fprintf(stderr, "usage: res_files files|deleted|sparse|locks|pipes|shm|posixshm|mapping|creds DIR TRIGGER [ARGS...]\n");
     return 100;
   }
   const char *mode = argv[1];
@@ -681,6 +746,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "locks")) return mode_locks();
   if (!strcmp(mode, "pipes")) return mode_pipes();
   if (!strcmp(mode, "shm")) return mode_shm();
+  if (!strcmp(mode, "posixshm")) return mode_posixshm();
   if (!strcmp(mode, "mapping")) return mode_mapping();
   if (!strcmp(mode, "creds")) return mode_creds(argc - 4, argv + 4);
   fprintf(stderr, "res_files: unknown mode %s\n", mode);
