@@ -184,14 +184,21 @@ int open_socket(const OpenFile& f, FdPlan& plan, std::vector<std::string>& warni
   return s;
 }
 
+// A relative timer gets its remaining time; an absolute one (TFD_TIMER_ABSTIME)
+// its original expiry on its clock, whatever the downtime, with
+// TFD_TIMER_CANCEL_ON_SET kept.
 int open_timerfd(const OpenFile& f) {
   int fd = timerfd_create(f.clock, TFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? TFD_NONBLOCK : 0));
   if (fd < 0) throw RestoreError(std::string("cannot create a timerfd: ") + strerror(errno));
   if (f.next_ns || f.interval_ns) {
+    bool absolute = (f.timer_flags & TFD_TIMER_ABSTIME) && f.deadline_ns > 0;
+    int64_t value = absolute ? f.deadline_ns : f.next_ns;
     struct itimerspec its = {{time_t(f.interval_ns / 1000000000), long(f.interval_ns % 1000000000)},
-                             {time_t(f.next_ns / 1000000000), long(f.next_ns % 1000000000)}};
+                             {time_t(value / 1000000000), long(value % 1000000000)}};
     if (!its.it_value.tv_sec && !its.it_value.tv_nsec) its.it_value.tv_nsec = 1;  // expires at once
-    timerfd_settime(fd, 0, &its, nullptr);
+    int flags = absolute ? int(f.timer_flags & (TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)) : 0;
+    if (timerfd_settime(fd, flags, &its, nullptr) != 0)
+      throw RestoreError(std::string("cannot arm a timerfd: ") + strerror(errno));
   }
   if (f.counter) {
     uint64_t ticks = f.counter;

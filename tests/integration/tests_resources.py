@@ -331,6 +331,47 @@ def eventfd_timerfd_epoll(t):
     check_equal(r.wait_exit(15), 0, 'exit status of the restored res_events epoll')
 
 
+ABS_DELAY = 5.0
+
+
+@test
+def absolute_timers(t):
+    """Timers set for an absolute time keep it: a CLOCK_MONOTONIC timerfd
+    set with TFD_TIMER_ABSTIME 5 s ahead, checkpointed after 0.5 s, killed
+    and restored 1.5 s later, fires at its original deadline (not 4.5 s
+    after the restore); a CLOCK_REALTIME one keeps TFD_TIMER_CANCEL_ON_SET
+    and its deadline."""
+    prog = t.program('res_events')
+    ref_trigger = t.path('ref-trigger')
+    ref = plain(t, [prog, 'abstime', ref_trigger, 1000], 'abstime-plain')
+    ref.wait_output(r'^fired timerfd ')
+    touch(ref_trigger)
+    check_equal(ref.wait_exit(15), 0, 'exit status of the undisturbed res_events abstime')
+
+    trigger = t.path('trigger')
+    app = t.launch([prog, 'abstime', trigger, int(ABS_DELAY * 1000)], capture='pipe')
+    ready(app)
+    m = app.wait_output(r'^ready mono=(\d+) deadline=(\d+)$')
+    deadline = int(m.group(2)) / 1e9
+    sleep_until(int(m.group(1)) / 1e9 + 0.5)
+    _, r = cycle(t, app, 'res_events abstime', downtime=lambda: time.sleep(1.5))
+    restored = time.monotonic()
+    check(restored < deadline - 0.5, f'the restore ended {restored - deadline:+.2f} s from the deadline: too late '
+                                     f'to tell an absolute timer from a relative one (machine too slow?)')
+    fired = {}
+    for what in ('timerfd',):
+        fired[what] = int(r.wait_output(rf'^fired {what} mono=(\d+)$', timeout=15).group(1)) / 1e9
+        t.log(f'{what}: deadline {deadline:.3f}, restored {restored:.3f}, fired {fired[what]:.3f} '
+              f'({fired[what] - deadline:+.3f} s from the deadline)')
+        check(deadline - 0.01 <= fired[what] <= deadline + 0.5,
+              f'the absolute {what} fired {fired[what] - deadline:+.3f} s from its deadline (expected within 0.5 s; '
+              f'a relative restore fires about {ABS_DELAY - 0.5 - (deadline - restored):.1f} s late)')
+    touch(trigger)
+    r.wait_output(r'^done failures=')
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored res_events abstime')
+    check_all_ok(r.output(), ref.output(), 'res_events abstime after the restore')
+
+
 # ---------------------------------------------------------- 6. sockets
 
 

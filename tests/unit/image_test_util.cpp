@@ -374,6 +374,8 @@ ProcessState sample_state() {
   o.back().counter = 3;
   o.back().next_ns = 5000;
   o.back().interval_ns = 100000;
+  o.back().timer_flags = 3;  // TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET
+  o.back().deadline_ns = 1700000000123456789;
   o.push_back(of(FdKind::SignalFd, "anon_inode:[signalfd]", -1, O_RDONLY, -1));
   o.back().sigmask = 0x4002;
   o.push_back(of(FdKind::Epoll, "anon_inode:[eventpoll]", -1, O_RDWR, -1));
@@ -756,6 +758,8 @@ void check_open_file(const OpenFile& want, const OpenFile& got) {
   EQ(clock);
   EQ(next_ns);
   EQ(interval_ns);
+  EQ(timer_flags);
+  EQ(deadline_ns);
   EQ(sigmask);
   CHECK_MESSAGE(want.epoll.size() == got.epoll.size(), "epoll count");
   for (size_t i = 0; i < want.epoll.size() && i < got.epoll.size(); i++) {

@@ -21,6 +21,7 @@ namespace {
 enum {
   kNrGetsockname = 51, kNrGetpeername = 52, kNrGetsockopt = 55, kNrTee = 276,
   kFGetPipeSz = 1032, kFSetPipeSz = 1031, kFGetSeals = 1034, kSpliceNonblock = 2,
+  kTfdAbstime = 1,
 };
 
 // Lines of an fdinfo text that start with `key`, value after it.
@@ -209,6 +210,14 @@ bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& f
       f.counter = parse_u64(field(fdinfo, "ticks:"));
       f.next_ns = parse_timespec(field(fdinfo, "it_value:"));
       f.interval_ns = parse_timespec(field(fdinfo, "it_interval:"));
+      // An absolute timer expires at a time on its clock, not after a delay:
+      // the restore sets that time again (fdinfo shows only what remains).
+      f.timer_flags = uint32_t(parse_u64(field(fdinfo, "settime flags:"), 8));
+      if ((f.timer_flags & kTfdAbstime) && (f.next_ns || f.interval_ns)) {
+        struct timespec now;
+        if (ckpt_syscall2(CKPT_NR_clock_gettime, f.clock, long(&now)) == 0)
+          f.deadline_ns = int64_t(now.tv_sec) * 1000000000 + now.tv_nsec + f.next_ns;
+      }
       return true;
     case FdKind::SignalFd:
       f.sigmask = parse_u64(field(fdinfo, "sigmask:"), 16);

@@ -322,7 +322,8 @@ json open_file_json(const OpenFile& f) {
     }
     case FdKind::EventFd: j["eventfd"] = {{"count", f.counter}, {"flags", f.efd_flags}}; break;
     case FdKind::TimerFd:
-      j["timerfd"] = {{"clock", f.clock}, {"ticks", f.counter}, {"next_ns", f.next_ns}, {"interval_ns", f.interval_ns}};
+      j["timerfd"] = {{"clock", f.clock},          {"ticks", f.counter},           {"next_ns", f.next_ns},
+                      {"interval_ns", f.interval_ns}, {"flags", f.timer_flags}, {"deadline_ns", f.deadline_ns}};
       break;
     case FdKind::SignalFd: j["signalfd"] = {{"mask", f.sigmask}}; break;
     case FdKind::Epoll: {
@@ -407,6 +408,9 @@ OpenFile open_file_from(const Reader& r) {
     f.next_ns = t.i64("next_ns");
     f.interval_ns = t.i64("interval_ns");
     if (f.next_ns < 0 || f.interval_ns < 0) t.fail("next_ns", "negative time");
+    if (t.has("flags")) f.timer_flags = t.u32("flags");  // images before absolute timers lack these
+    if (t.has("deadline_ns")) f.deadline_ns = t.i64("deadline_ns");
+    if (f.deadline_ns < 0) t.fail("deadline_ns", "negative time");
   }
   if (r.has("signalfd")) f.sigmask = r.obj("signalfd").u64("mask");
   if (r.has("epoll")) {

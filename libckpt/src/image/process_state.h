@@ -156,7 +156,9 @@ struct OpenFile {
   uint64_t counter = 0;             // eventfd count, timerfd ticks
   uint32_t efd_flags = 0;           // eventfd: EFD_SEMAPHORE
   int32_t clock = 0;                // timerfd
-  int64_t next_ns = 0, interval_ns = 0;
+  int64_t next_ns = 0, interval_ns = 0;  // remaining time, period
+  uint32_t timer_flags = 0;         // timerfd: TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET
+  int64_t deadline_ns = 0;          // timerfd with TFD_TIMER_ABSTIME: the expiry, on its clock
   uint64_t sigmask = 0;             // signalfd
   std::vector<EpollItem> epoll;
   std::vector<InotifyWatch> inotify;
