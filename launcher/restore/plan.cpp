@@ -263,7 +263,9 @@ void enter_restorer(const RestoreContext& c) {
   auto* pt = a.alloc<ckpt_plan_timer>(timers.size());
   for (size_t i = 0; i < timers.size(); i++) {
     const PosixTimer& t = timers[i];
-    pt[i] = {t.id, t.clock, t.signo, t.notify, t.target_tid, 0, t.value, t.next_ns, t.interval_ns};
+    bool absolute = t.absolute && t.deadline_ns > 0;  // at its original expiry, whatever the downtime
+    pt[i] = {t.id, t.clock, t.signo, t.notify, t.target_tid, absolute ? 1 : 0, t.value,
+             absolute ? t.deadline_ns : t.next_ns, t.interval_ns};
   }
   p.timers = uint64_t(pt);
   p.ntimers = uint32_t(timers.size());

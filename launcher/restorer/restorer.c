@@ -16,7 +16,8 @@
  *      own robust list, clear_child_tid, sigaltstack, name, affinity, rseq
  *      registration and credentials, then waits for the others
  *   7. re-create POSIX timers with their ids (targets may be threads) and
- *      the setitimer timers, with their remaining time; epoll interest
+ *      the setitimer timers, with their remaining time (TIMER_ABSTIME
+ *      ones at their original expiry); epoll interest
  *      lists (they name final descriptor numbers); file locks (last, since
  *      closing any descriptor of a file drops POSIX locks); pending signals
  *   8. tell ckpt-run the process is ready, and let every thread jump back to
@@ -288,7 +289,8 @@ static void restore_timers(const struct ckpt_plan* p) {
     if (t->next_ns || t->interval_ns) {
       struct kernel_itimerspec_ its = {t->interval_ns / 1000000000, t->interval_ns % 1000000000,
                                        t->next_ns / 1000000000, t->next_ns % 1000000000};
-      long r = ckpt_syscall4(NR_timer_settime_, id, 0, (long)&its, 0);
+      if (!its.value_sec && !its.value_nsec) its.value_nsec = 1; /* due now: a zero value would disarm it */
+      long r = ckpt_syscall4(NR_timer_settime_, id, t->flags /* TIMER_ABSTIME */, (long)&its, 0);
       if (r < 0) fail(p, "cannot arm POSIX timer", (uint64_t)t->id, r);
     }
   }

@@ -59,7 +59,7 @@ struct ckpt_plan_resume {  /* same layout as ckpt::ResumeContext */
 
 struct ckpt_plan_timer {   /* a POSIX timer, re-created with its id */
   int32_t id, clock, signo, notify;
-  int32_t target_tid, reserved;
+  int32_t target_tid, flags;  /* flags: TIMER_ABSTIME (next_ns is then the expiry on `clock`) */
   uint64_t value;
   int64_t next_ns, interval_ns;
 };

@@ -337,14 +337,15 @@ ABS_DELAY = 5.0
 @test
 def absolute_timers(t):
     """Timers set for an absolute time keep it: a CLOCK_MONOTONIC timerfd
-    set with TFD_TIMER_ABSTIME 5 s ahead, checkpointed after 0.5 s, killed
-    and restored 1.5 s later, fires at its original deadline (not 4.5 s
-    after the restore); a CLOCK_REALTIME one keeps TFD_TIMER_CANCEL_ON_SET
-    and its deadline."""
+    set with TFD_TIMER_ABSTIME and a POSIX timer set with TIMER_ABSTIME, 5 s
+    ahead, checkpointed after 0.5 s, killed and restored 1.5 s later, fire
+    at their original deadline (not 4.5 s after the restore); CLOCK_REALTIME
+    ones keep their deadline (and the timerfd TFD_TIMER_CANCEL_ON_SET)."""
     prog = t.program('res_events')
     ref_trigger = t.path('ref-trigger')
     ref = plain(t, [prog, 'abstime', ref_trigger, 1000], 'abstime-plain')
     ref.wait_output(r'^fired timerfd ')
+    ref.wait_output(r'^fired posix ')
     touch(ref_trigger)
     check_equal(ref.wait_exit(15), 0, 'exit status of the undisturbed res_events abstime')
 
@@ -359,7 +360,7 @@ def absolute_timers(t):
     check(restored < deadline - 0.5, f'the restore ended {restored - deadline:+.2f} s from the deadline: too late '
                                      f'to tell an absolute timer from a relative one (machine too slow?)')
     fired = {}
-    for what in ('timerfd',):
+    for what in ('timerfd', 'posix'):
         fired[what] = int(r.wait_output(rf'^fired {what} mono=(\d+)$', timeout=15).group(1)) / 1e9
         t.log(f'{what}: deadline {deadline:.3f}, restored {restored:.3f}, fired {fired[what]:.3f} '
               f'({fired[what] - deadline:+.3f} s from the deadline)')

@@ -197,6 +197,8 @@ ProcessState sample_state() {
   pt0.value = 0x5555deadbeef;
   pt0.next_ns = 250000000;
   pt0.interval_ns = 1000000000;
+  pt0.absolute = true;
+  pt0.deadline_ns = 123456789012345;
   PosixTimer pt1;
   pt1.id = 7;
   pt1.clock = -6;  // a CPU-time clock id
@@ -807,6 +809,8 @@ void check_timer(const PosixTimer& want, const PosixTimer& got) {
   EQ(value);
   EQ(next_ns);
   EQ(interval_ns);
+  EQ(absolute);
+  EQ(deadline_ns);
 }
 
 void check_itimer(const IntervalTimer& want, const IntervalTimer& got) {

@@ -477,7 +477,7 @@ std::string manifest_to_json(const ProcessState& st) {
   for (auto& t : st.timers)
     timers.push_back({{"id", t.id}, {"clock", t.clock}, {"signo", t.signo}, {"notify", t.notify},
                       {"target_tid", t.target_tid}, {"value", t.value}, {"next_ns", t.next_ns},
-                      {"interval_ns", t.interval_ns}});
+                      {"interval_ns", t.interval_ns}, {"absolute", t.absolute}, {"deadline_ns", t.deadline_ns}});
   j["timers"] = timers;
   json itimers = json::array();
   for (auto& t : st.itimers)
@@ -626,6 +626,9 @@ ProcessState manifest_from_json(const std::string& text) {
       t.next_ns = e.i64("next_ns");
       t.interval_ns = e.i64("interval_ns");
       if (t.next_ns < 0 || t.interval_ns < 0) e.fail("next_ns", "negative time");
+      if (e.has("absolute")) t.absolute = e.boolean("absolute");  // older images: relative
+      if (e.has("deadline_ns")) t.deadline_ns = e.i64("deadline_ns");
+      if (t.deadline_ns < 0) e.fail("deadline_ns", "negative time");
       st.timers.push_back(t);
     }
   i = 0;

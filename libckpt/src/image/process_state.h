@@ -196,6 +196,8 @@ struct PosixTimer {
   int32_t target_tid = 0;           // thread for SIGEV_THREAD_ID
   uint64_t value = 0;               // sigev_value
   int64_t next_ns = 0, interval_ns = 0;  // 0/0: disarmed
+  bool absolute = false;            // armed with TIMER_ABSTIME (recorded by libckpt's timer_settime)
+  int64_t deadline_ns = 0;          // absolute: the expiry, on its clock
 };
 
 // setitimer(2) timers (ITIMER_REAL is alarm()'s).

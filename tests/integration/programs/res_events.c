@@ -30,7 +30,10 @@
  *   ahead. Prints "ready mono=NS deadline=NS" and "fired timerfd mono=NS"
  *   when the first expires. After TRIGGER: checks the realtime timer's
  *   flags (fdinfo) and that its remaining time still leads to its deadline,
- *   and that the first fired once.
+ *   and that the first fired once. The same with POSIX timers armed with
+ *   TIMER_ABSTIME: a CLOCK_MONOTONIC one (SIGEV_SIGNAL, SIGUSR1) at the same
+ *   deadline ("fired posix mono=NS") and a CLOCK_REALTIME one (SIGEV_NONE)
+ *   600 s ahead.
  *
  * Output conventions: res_common.h. */
 #include "res_common.h"
@@ -179,6 +182,14 @@ static uint64_t realtime_ns(void) {
 
 static struct timespec ts_of(uint64_t ns) { return (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)}; }
 
+static volatile sig_atomic_t posix_fired;
+static volatile uint64_t posix_fired_at;
+static void on_posix_timer(int sig) {
+  (void)sig;
+  if (!posix_fired) posix_fired_at = now_ns();
+  posix_fired++;
+}
+
 static int mode_abstime(long delay_ms) {
   int mono = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   int rt = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -190,6 +201,17 @@ static int mode_abstime(long delay_ms) {
   its.it_value = ts_of(rt_deadline);
   if (timerfd_settime(rt, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) != 0)
     setup_fail("timerfd_settime realtime");
+  struct sigaction sa = {.sa_handler = on_posix_timer, .sa_flags = SA_RESTART};
+  sigaction(SIGUSR1, &sa, NULL);
+  struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1};
+  timer_t pmono, prt;
+  if (timer_create(CLOCK_MONOTONIC, &ev, &pmono) != 0) setup_fail("timer_create monotonic");
+  ev.sigev_notify = SIGEV_NONE;
+  if (timer_create(CLOCK_REALTIME, &ev, &prt) != 0) setup_fail("timer_create realtime");
+  its.it_value = ts_of(deadline);
+  if (timer_settime(pmono, TIMER_ABSTIME, &its, NULL) != 0) setup_fail("timer_settime monotonic");
+  its.it_value = ts_of(rt_deadline);
+  if (timer_settime(prt, TIMER_ABSTIME, &its, NULL) != 0) setup_fail("timer_settime realtime");
   say("ready mono=%llu deadline=%llu\n", (unsigned long long)start, (unsigned long long)deadline);
 
   uint64_t expirations = 0;
@@ -199,6 +221,8 @@ static int mode_abstime(long delay_ms) {
       if (!expirations) say("fired timerfd mono=%llu\n", (unsigned long long)now_ns());
       expirations += n;
     }
+    static int posix_said;
+    if (posix_fired && !posix_said++) say("fired posix mono=%llu\n", (unsigned long long)posix_fired_at);
     sleep_ms(5);
   }
   check("timerfd_fired_once", expirations == 1, "%llu expirations", (unsigned long long)expirations);
@@ -209,6 +233,12 @@ static int mode_abstime(long delay_ms) {
   double left = (double)cur.it_value.tv_sec + cur.it_value.tv_nsec / 1e9;
   double want = ((double)rt_deadline - (double)realtime_ns()) / 1e9;
   check("timerfd_realtime_deadline", left > 0 && left - want < 0.3 && want - left < 0.3,
+        "%.3f s left, its deadline is %.3f s away", left, want);
+  check("posix_fired_once", posix_fired == 1, "%d signals", (int)posix_fired);
+  timer_gettime(prt, &cur);
+  left = (double)cur.it_value.tv_sec + cur.it_value.tv_nsec / 1e9;
+  want = ((double)rt_deadline - (double)realtime_ns()) / 1e9;
+  check("posix_realtime_deadline", left > 0 && left - want < 0.3 && want - left < 0.3,
         "%.3f s left, its deadline is %.3f s away", left, want);
   return finish();
 }
