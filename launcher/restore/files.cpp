@@ -334,12 +334,11 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
           case FdKind::Fifo: fd = open_fifo(f, contents); break;
           case FdKind::Socket: fd = open_socket(f, plan, warnings, what); break;
           case FdKind::EventFd:
-            fd = eventfd(unsigned(f.counter), EFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? EFD_NONBLOCK : 0) |
-                                                  ((f.efd_flags & 1) ? EFD_SEMAPHORE : 0));
-            if (f.counter > 0xffffffffu && fd >= 0) {  // eventfd() takes 32 bits: add the rest
-              uint64_t rest = f.counter - 0xffffffffu;
-              if (write(fd, &rest, sizeof rest) < 0) {}
-            }
+            // eventfd() takes only 32 bits: start at 0 and write the whole count.
+            fd = eventfd(0, EFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? EFD_NONBLOCK : 0) |
+                                ((f.efd_flags & 1) ? EFD_SEMAPHORE : 0));
+            if (fd >= 0 && f.counter && write(fd, &f.counter, sizeof f.counter) != ssize_t(sizeof f.counter))
+              throw RestoreError("cannot set the count of " + what + ": " + strerror(errno));
             break;
           case FdKind::TimerFd: fd = open_timerfd(f); break;
           case FdKind::SignalFd: {

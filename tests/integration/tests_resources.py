@@ -331,6 +331,34 @@ def eventfd_timerfd_epoll(t):
     check_equal(r.wait_exit(15), 0, 'exit status of the restored res_events epoll')
 
 
+def events_checked(t, mode, arg):
+    """res_events MODE TRIGGER ARG: an undisturbed run, then one
+    checkpointed, killed and restored before TRIGGER; the restored run's
+    checks all pass and match the undisturbed run's."""
+    prog = t.program('res_events')
+    ref_trigger = t.path('ref-trigger')
+    ref = plain(t, [prog, mode, ref_trigger, arg], f'{mode}-plain')
+    ref.wait_output(r'^ready')
+    touch(ref_trigger)
+    check_equal(ref.wait_exit(15), 0, f'exit status of the undisturbed res_events {mode}')
+    trigger = t.path('trigger')
+    app = t.launch([prog, mode, trigger, arg], capture='pipe')
+    ready(app)
+    app.wait_output(r'^ready')
+    _, r = cycle(t, app, f'res_events {mode}')
+    touch(trigger)
+    r.wait_output(r'^done failures=')
+    check_equal(r.wait_exit(15), 0, f'exit status of the restored res_events {mode}')
+    return check_all_ok(r.output(), ref.output(), f'res_events {mode} after the restore')
+
+
+@test
+def eventfd_64bit_count(t):
+    """An eventfd holding 0x100000005 (more than 32 bits) and an
+    EFD_SEMAPHORE one holding 3 keep their counts."""
+    events_checked(t, 'eventfd64', 0)
+
+
 ABS_DELAY = 5.0
 
 

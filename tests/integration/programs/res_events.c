@@ -35,6 +35,11 @@
  *   deadline ("fired posix mono=NS") and a CLOCK_REALTIME one (SIGEV_NONE)
  *   600 s ahead.
  *
+ * usage: res_events eventfd64 TRIGGER 0
+ *   An eventfd holding 0x100000005 (above 32 bits) and an EFD_SEMAPHORE
+ *   eventfd holding 3, both unread. After TRIGGER: checks that the first
+ *   reads 0x100000005 and the second reads 1 three times, then would block.
+ *
  * Output conventions: res_common.h. */
 #include "res_common.h"
 
@@ -243,9 +248,27 @@ static int mode_abstime(long delay_ms) {
   return finish();
 }
 
+static int mode_eventfd64(void) {
+  int big = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int sem = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+  uint64_t v = 0x100000005ULL, three = 3;
+  if (big < 0 || sem < 0 || write(big, &v, sizeof v) != sizeof v || write(sem, &three, sizeof three) != sizeof three)
+    setup_fail("eventfd");
+  say("ready\n");
+  wait_file(trigger);
+  v = 0;
+  ssize_t r = read(big, &v, sizeof v);
+  check("eventfd64_count", r == sizeof v && v == 0x100000005ULL, "read %zd: %#llx", r, (unsigned long long)v);
+  int ones = 0;
+  for (int i = 0; i < 3; i++) ones += read(sem, &v, sizeof v) == sizeof v && v == 1;
+  r = read(sem, &v, sizeof v);
+  check("semaphore_count", ones == 3 && r < 0 && errno == EAGAIN, "%d reads of 1, then %zd", ones, r);
+  return finish();
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
-    fprintf(stderr, "usage: res_events epoll|itimer|alarm|abstime TRIGGER PERIOD_MS|SECONDS\n");
+    fprintf(stderr, "usage: res_events epoll|itimer|alarm|abstime|eventfd64 TRIGGER PERIOD_MS|SECONDS\n");
     return 100;
   }
   trigger = argv[2];
@@ -254,6 +277,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "itimer")) return mode_itimer(arg);
   if (!strcmp(argv[1], "alarm")) return mode_alarm(arg);
   if (!strcmp(argv[1], "abstime")) return mode_abstime(arg);
+  if (!strcmp(argv[1], "eventfd64")) return mode_eventfd64();
   fprintf(stderr, "res_events: unknown mode %s\n", argv[1]);
   return 100;
 }
