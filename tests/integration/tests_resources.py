@@ -23,7 +23,7 @@ import time
 
 from harness import (App, ProcRef, TestFailure, TestSkip, check, check_equal, read_text, test, user_popen_args,
                      wait_until)
-from tests_threads import check_all_ok, ready, sleep_until, status_field, touch, unprivileged_user
+from tests_threads import check_all_ok, inspect, ready, sleep_until, status_field, touch, unprivileged_user
 
 # ----------------------------------------------------------------- helpers
 
@@ -769,6 +769,33 @@ def io_uring_refused(t):
     """A process with an io_uring instance (rings mapped): the checkpoint is
     refused with a message naming io_uring and the process keeps running."""
     check_refused(t, 'io_uring', 'io_uring')
+
+
+@test
+def io_uring_ring_without_fd(t):
+    """A process whose io_uring descriptor is closed but whose rings are
+    still mapped (anon_inode:[io_uring]): the checkpoint is refused naming
+    io_uring and the process keeps running. Launched with
+    --ignore-unsupported, the checkpoint succeeds, the image lists the
+    ring as ignored, and the process restored without it keeps running."""
+    check_refused(t, 'io_uring_closed', 'io_uring')
+    prog = t.program('res_refuse')
+    stop = t.path('stop-ignored')
+    app = t.launch([prog, 'io_uring_closed', stop], capture='pipe', tag='ignored', options=['--ignore-unsupported'])
+    ready(app)
+    app.wait_output(r'^tick 3$')
+    img = t.checkpoint(app)
+    ignored = inspect(t, img).get('ignored') or []
+    t.log(f'ignored: {ignored}')
+    check(any('io_uring' in x for x in ignored), f'the image does not list the io_uring ring as ignored: {ignored}')
+    t.kill9(app)
+    r = t.restore(img, capture='pipe')
+    check_equal(ready(r), app.pid, 'pid of the process restored without its io_uring ring')
+    n = int(r.wait_output(r'^tick (\d+)$').group(1))
+    r.wait_output(rf'^tick {n + 3}$')
+    touch(stop)
+    r.wait_output(r'^done failures=0$')
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored process')
 
 
 @test

@@ -158,7 +158,7 @@ void capture_phase(void*) {
     size_t n = capture_pending_signals(true, shared, 64);
     for (size_t i = 0; i < n; i++) st.pending_signals.push_back({0, to_hex(shared[i], 128)});
   }
-  ok = ok && capture_regions(st, files, *s.memory, exclude, s.err);
+  ok = ok && capture_regions(st, files, *s.memory, exclude, g_config.ignore_unsupported, s.err);
   if (ok) {
     link_executable(st, files);
     LibckptInfo& l = st.libckpt;
@@ -410,7 +410,9 @@ void arm_tracking_after_restore(void*) {
     MemoryCapture mc;
     FileTable files(st.files);
     Msg err;
-    if (capture_regions(st, files, mc, libckpt_scratch(), err) && active_tracker()->rearm(st, err)) g_tracking_armed = true;
+    // (only tracking: nothing is refused here)
+    if (capture_regions(st, files, mc, libckpt_scratch(), true, err) && active_tracker()->rearm(st, err))
+      g_tracking_armed = true;
     else log_warning(Msg() << "cannot track pages after restore (" << err.c_str() << "); the next checkpoint is full");
   }
   arena::reset();

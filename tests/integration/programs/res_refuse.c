@@ -8,6 +8,9 @@
  * usage: res_refuse io_uring STOP_FILE
  *   creates an io_uring instance and maps its rings; exit 77 with
  *   "unsupported ..." if io_uring_setup fails (ENOSYS, EPERM: disabled).
+ * usage: res_refuse io_uring_closed STOP_FILE
+ *   the same, then closes the io_uring descriptor: only the mapped rings
+ *   remain (they keep the instance alive), never touched again.
  * usage: res_refuse grow STOP_FILE GROW_FILE MIB
  *   when GROW_FILE appears, fills MIB MiB of heap with incompressible data
  *   and prints "grown sum=S".
@@ -38,7 +41,7 @@ static int setup_seccomp(void) {
   return 0;
 }
 
-static int setup_io_uring(void) {
+static int setup_io_uring(int close_fd) {
   struct io_uring_params p;
   memset(&p, 0, sizeof p);
   long fd = syscall(__NR_io_uring_setup, 8, &p);
@@ -51,7 +54,8 @@ static int setup_io_uring(void) {
   void *sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_POPULATE, (int)fd, IORING_OFF_SQES);
   if (sq == MAP_FAILED || sqes == MAP_FAILED) setup_fail("mmap io_uring rings");
-  say("ready io_uring fd=%ld\n", fd);
+  if (close_fd) close((int)fd);
+  say("ready io_uring fd=%ld%s\n", fd, close_fd ? " (closed)" : "");
   return 0;
 }
 
@@ -79,7 +83,7 @@ static void grow(size_t mib) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: res_refuse seccomp|io_uring STOP_FILE | grow STOP_FILE GROW_FILE MIB\n");
+    fprintf(stderr, "usage: res_refuse seccomp|io_uring|io_uring_closed STOP_FILE | grow STOP_FILE GROW_FILE MIB\n");
     return 100;
   }
   const char *mode = argv[1], *stop = argv[2], *grow_file = NULL;
@@ -87,8 +91,8 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "seccomp")) {
     int rc = setup_seccomp();
     if (rc) return rc;
-  } else if (!strcmp(mode, "io_uring")) {
-    int rc = setup_io_uring();
+  } else if (!strcmp(mode, "io_uring") || !strcmp(mode, "io_uring_closed")) {
+    int rc = setup_io_uring(!strcmp(mode, "io_uring_closed"));
     if (rc) return rc;
   } else if (!strcmp(mode, "grow") && argc == 5) {
     grow_file = argv[3];
