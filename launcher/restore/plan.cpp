@@ -325,6 +325,9 @@ void enter_restorer(const RestoreContext& c) {
   p.nsignals = uint32_t(st.pending_signals.size());
   p.set_no_new_privs = st.no_new_privs;
   p.dumpable = st.dumpable ? 1 : 0;
+  p.set_nofile = c.set_nofile ? 1 : 0;
+  p.nofile_cur = c.nofile_cur;
+  p.nofile_max = c.nofile_max;
   info.closed_connections = c.fds->closed_connections;
   p.close_below = highest_open_fd() + 1;
 

@@ -80,10 +80,50 @@ void write_pid_file(const std::string& path, pid_t pid) {
     fprintf(stderr, "ckpt-run: cannot write the pid file %s: %s\n", path.c_str(), strerror(errno));
 }
 
-void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
-  static const char* names[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
-                                "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"};
+const char* const kLimitNames[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+                                   "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"};
+
+// RLIMIT_NOFILE is set by the restorer once every descriptor has its number
+// (the application may hold descriptors at or above its own limit, and ours
+// at temporary numbers above all of them). Until then our soft limit goes as
+// high as we may. Returns what the restorer sets: the image's limits, or
+// ours where raising the hard limit is not permitted.
+struct NofileLimit {
+  bool set = false;
+  uint64_t cur = 0, max = 0;
+};
+
+NofileLimit prepare_nofile(const ProcessState& st, std::vector<std::string>& warnings) {
+  NofileLimit out;
+  struct rlimit cur;
+  if (getrlimit(RLIMIT_NOFILE, &cur) != 0) return out;
+  // Temporaries (about two per open file, and a few of our own) sit above
+  // the application's highest number.
+  rlim_t needed = 3 + st.open_files.size() * 2 + 64;
+  for (const FdState& d : st.fds) needed = std::max<rlim_t>(needed, rlim_t(d.fd) + 1 + st.open_files.size() * 2 + 64);
+  struct rlimit high = {cur.rlim_max, cur.rlim_max};
+  struct rlimit more = {needed, needed};
+  if (cur.rlim_max < needed && setrlimit(RLIMIT_NOFILE, &more) == 0) high = more;  // root may
+  setrlimit(RLIMIT_NOFILE, &high);
   for (const Rlimit& r : st.rlimits) {
+    if (r.resource != RLIMIT_NOFILE) continue;
+    out = {true, r.cur, r.max};
+    struct rlimit now;
+    getrlimit(RLIMIT_NOFILE, &now);
+    struct rlimit raise = {now.rlim_cur, std::max<rlim_t>(now.rlim_max, r.max)};
+    if (r.max > now.rlim_max && setrlimit(RLIMIT_NOFILE, &raise) != 0) {
+      // Raising a hard limit needs CAP_SYS_RESOURCE: keep ours, within the image's soft limit.
+      warnings.push_back(std::string("cannot set RLIMIT_NOFILE as saved: ") + strerror(errno));
+      out.cur = std::min<uint64_t>(r.cur, now.rlim_max);
+      out.max = now.rlim_max;
+    }
+  }
+  return out;
+}
+
+void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
+  for (const Rlimit& r : st.rlimits) {
+    if (r.resource == RLIMIT_NOFILE) continue;  // prepare_nofile
     struct rlimit cur;
     if (getrlimit(r.resource, &cur) == 0 && cur.rlim_cur == r.cur && cur.rlim_max == r.max) continue;
     struct rlimit want = {r.cur, r.max};
@@ -91,7 +131,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
       // Raising a hard limit needs CAP_SYS_RESOURCE: keep ours, within the image's soft limit.
       struct rlimit fallback = {std::min<rlim_t>(r.cur, cur.rlim_max), cur.rlim_max};
       setrlimit(r.resource, &fallback);
-      warnings.push_back(std::string("cannot set RLIMIT_") + (r.resource < 16 ? names[r.resource] : "?") +
+      warnings.push_back(std::string("cannot set RLIMIT_") + (r.resource < 16 ? kLimitNames[r.resource] : "?") +
                          " as saved: " + strerror(errno));
     }
   }
@@ -112,6 +152,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
       throw RestoreError("cannot enter the working directory " + st.cwd + " as uid " + std::to_string(st.creds.fsuid) +
                          ": " + strerror(errno));
     umask(st.umask);
+    NofileLimit nofile = prepare_nofile(st, warnings);
     FdPlan fds = prepare_fds(st, chain.newest(), warnings);
     FreeSpace space;
     MemoryRestorer memory(chain, space, fds.memfd_by_inode);
@@ -127,7 +168,8 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
     ready_fd = move_above(ready_fd, fds.temp_base);
     error_fd = move_above(error_fd, fds.temp_base);
     RestoreContext c{&chain, &memory, &fds, &space, ready_fd, error_fd, identity, int32_t(getpid()),
-                     o.images_dir.empty() ? "" : absolute_path(o.images_dir), absolute_path(o.target), o.verbose};
+                     o.images_dir.empty() ? "" : absolute_path(o.images_dir), absolute_path(o.target), o.verbose,
+                     nofile.set, nofile.cur, nofile.max};
     enter_restorer(c);
   } catch (const std::exception& e) {
     std::string msg = e.what();

@@ -137,7 +137,8 @@ struct ckpt_plan {
   uint64_t locks;            /* struct ckpt_plan_lock[nlocks] */
   uint32_t nsignals, set_no_new_privs;
   uint64_t signals;          /* struct ckpt_plan_signal[nsignals] */
-  int32_t dumpable, reserved3;
+  int32_t dumpable, set_nofile;
+  uint64_t nofile_cur, nofile_max;  /* RLIMIT_NOFILE, set once the descriptors are in place */
   int32_t exe_fd;            /* closed after PR_SET_MM_MAP (-1: none) */
   uint32_t nsigactions, reserved1;
   uint64_t sigactions;       /* struct ckpt_plan_sigaction[nsigactions] */

@@ -213,6 +213,14 @@ def sparse_deleted_file(t):
     self_checked(t, FILES, 'sparse', before_trigger=small_image)
 
 
+@test
+def fds_above_nofile_limit(t):
+    """Descriptors at 500 and 700 opened before the process lowered its
+    RLIMIT_NOFILE to 100/200: the restore puts them back, and the limit
+    (set only once they are in place) is the app's and enforced."""
+    self_checked(t, FILES, 'nofile')
+
+
 LOCK_PROBE = r'''
 import fcntl, os, struct, sys
 d = sys.argv[1]

@@ -26,6 +26,10 @@
  *            (at most 4 MiB allocated, a hole right after the head) and that
  *            the process's peak RSS (which includes the restore) stayed
  *            under 256 MiB.
+ *   nofile   /dev/null at fd 500 and DIR/high.dat at fd 700 (offset 4), then
+ *            RLIMIT_NOFILE lowered to 100/200. Checks the descriptors, the
+ *            limit, and that it is enforced (F_DUPFD at 150 fails; a new
+ *            descriptor comes below 100).
  *   locks    a POSIX write lock on bytes 100..199 of DIR/posix.lock, an
  *            exclusive flock on DIR/flock.lock, an OFD write lock on bytes
  *            0..49 of DIR/ofd.lock. After TRIGGER: /proc/self/fdinfo shows
@@ -68,6 +72,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 static const char *dir, *trigger;
@@ -256,6 +261,35 @@ static int mode_deleted(void) {
   check("name_gone", access(path, F_OK) != 0 && errno == ENOENT, "%s exists", path);
   check("writable", pwrite(fd, "Z", 1, DELETED_SIZE) == 1 && fstat(fd, &st) == 0 && st.st_size == DELETED_SIZE + 1,
         "pwrite at the end failed: %s", strerror(errno));
+  return finish();
+}
+
+/* ----------------------------------------------------------------- nofile */
+
+static int mode_nofile(void) {
+  int n = open("/dev/null", O_RDONLY);
+  char path[4096];
+  path_in_dir(path, sizeof path, "high.dat");
+  int h = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (n < 0 || h < 0 || dup2(n, 500) != 500 || dup2(h, 700) != 700) setup_fail("descriptors 500 and 700");
+  close(n);
+  close(h);
+  if (write(700, "high", 4) != 4) setup_fail("write fd 700");
+  struct rlimit r = {100, 200};
+  if (setrlimit(RLIMIT_NOFILE, &r) != 0) setup_fail("setrlimit RLIMIT_NOFILE");
+  say("ready\n");
+
+  wait_file(trigger);
+  check("fd500", fcntl(500, F_GETFD) >= 0, "fd 500: %s", strerror(errno));
+  check("fd700", fcntl(700, F_GETFD) >= 0 && offset_of(700) == 4 && same_file(700, path), "fd 700 is not high.dat at 4");
+  struct rlimit now;
+  getrlimit(RLIMIT_NOFILE, &now);
+  check("limit", now.rlim_cur == 100 && now.rlim_max == 200, "RLIMIT_NOFILE %llu/%llu",
+        (unsigned long long)now.rlim_cur, (unsigned long long)now.rlim_max);
+  int above = fcntl(0, F_DUPFD, 150);
+  check("limit_enforced", above < 0 && errno == EINVAL, "F_DUPFD at 150 returned %d", above);
+  int low = open("/dev/null", O_RDONLY);
+  check("new_fd_below", low >= 0 && low < 100, "open returned %d", low);
   return finish();
 }
 
@@ -734,7 +768,7 @@ static int mode_creds(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: res_files files|deleted|sparse|locks|pipes|shm|posixshm|mapping|creds DIR TRIGGER [ARGS...]\n");
+    fprintf(stderr, "usage: res_files files|deleted|sparse|nofile|locks|pipes|shm|posixshm|mapping|creds DIR TRIGGER [ARGS...]\n");
     return 100;
   }
   const char *mode = argv[1];
@@ -743,6 +777,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "files")) return mode_files();
   if (!strcmp(mode, "deleted")) return mode_deleted();
   if (!strcmp(mode, "sparse")) return mode_sparse();
+  if (!strcmp(mode, "nofile")) return mode_nofile();
   if (!strcmp(mode, "locks")) return mode_locks();
   if (!strcmp(mode, "pipes")) return mode_pipes();
   if (!strcmp(mode, "shm")) return mode_shm();
