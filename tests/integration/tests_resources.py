@@ -14,15 +14,17 @@ import hashlib
 import os
 import pty
 import re
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import termios
 import time
 
-from harness import (App, ProcRef, TestFailure, TestSkip, check, check_equal, read_text, test, user_popen_args,
-                     wait_until)
+from harness import (App, ProcRef, TestFailure, TestSkip, check, check_equal, proc_stat, read_text, test,
+                     user_popen_args, wait_until)
 from tests_threads import check_all_ok, inspect, ready, sleep_until, status_field, touch, unprivileged_user
 
 # ----------------------------------------------------------------- helpers
@@ -1055,3 +1057,129 @@ def terminal_settings(t):
     finally:
         for fd in fds:
             os.close(fd)
+
+
+# A minimal job-control shell for a pseudo-terminal: session leader with the
+# terminal TTY as its controlling terminal, it runs CMD in a process group of
+# its own in the foreground and logs to LOG what waitpid(WUNTRACED) reports.
+# When the job stops it takes the terminal back, waits for the file LOG.fg
+# and then does what `fg` does (terminal to the job, SIGCONT to its group).
+JOB_SHELL = r'''
+import fcntl, os, signal, sys, termios, time
+tty, log_path, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+os.setsid()
+fd = os.open(tty, os.O_RDWR)
+fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+log = open(log_path, 'a', buffering=1)
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)
+    os.tcsetpgrp(fd, os.getpid())
+    signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+    for i in (0, 1, 2):
+        os.dup2(fd, i)
+    os.execv(cmd[0], cmd)
+try:
+    os.setpgid(pid, pid)
+except OSError:
+    pass
+os.tcsetpgrp(fd, pid)
+while True:
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    if os.WIFSTOPPED(status):
+        log.write(f'stopped sig={os.WSTOPSIG(status)}\n')
+        os.tcsetpgrp(fd, os.getpgrp())
+        while not os.path.exists(log_path + '.fg'):
+            time.sleep(0.05)
+        os.unlink(log_path + '.fg')
+        os.tcsetpgrp(fd, pid)
+        os.killpg(pid, signal.SIGCONT)
+        log.write('continued\n')
+    else:
+        log.write(f'exited {os.waitstatus_to_exitcode(status)}\n')
+        sys.exit(0)
+'''
+
+
+class PtyReader:
+    """Collects what the programs write to a pseudo-terminal (its master)."""
+
+    def __init__(self, master):
+        self.master, self.text = master, ''
+
+    def read(self):
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.text += chunk.decode('utf-8', 'replace')
+        return self.text
+
+    def wait(self, pattern, timeout, what):
+        rx = re.compile(pattern, re.M)
+        return wait_until(lambda: rx.search(self.read().replace('\r', '')), timeout, what)
+
+    def last_tick(self):
+        ticks = re.findall(r'^tick (\d+)', self.read().replace('\r', ''), re.M)
+        return int(ticks[-1]) if ticks else 0
+
+
+def proc_state(pid):
+    st = proc_stat(pid)
+    return st[0] if st else None
+
+
+@test
+def ctrl_z_namespace_mode(t):
+    """Ctrl-Z with a restore inside a pid namespace (the original pid is
+    taken): under a job-control shell on a pseudo-terminal, Ctrl-Z stops
+    the restored app, ckpt-run notices and stops too (the shell sees the job
+    stopped and gets its terminal back); `fg` continues both, the app keeps
+    running in the foreground and ends normally."""
+    prog = t.program(TTY)
+    trigger = t.path('trigger')
+    app = t.launch([prog, 'ticks', trigger], capture='pipe')
+    ready(app)
+    app.wait_output(r'^tick 2$')
+    img = t.checkpoint(app)
+    t.send(app, signal.SIGSTOP)  # keeps its pid (the restore needs a namespace) and stays quiet
+
+    master, slave = pty.openpty()
+    try:
+        reader = PtyReader(master)
+        log, shell = t.path('job.log'), t.path('jobshell.py')
+        with open(shell, 'w') as f:
+            f.write(JOB_SHELL)
+        r = t.restore(img, capture='pipe', prefix=[sys.executable, shell, os.ttyname(slave), log])
+        os.close(slave)
+        slave = -1
+        hostpid = ready(r)
+        check(hostpid != app.pid, f'the restore reused pid {hostpid}, which the stopped original still holds')
+        check(status_field(f'/proc/{hostpid}/status', 'NSpid').split()[-1] == str(app.pid),
+              f'the restored app is not pid {app.pid} in a namespace: NSpid '
+              f'{status_field(f"/proc/{hostpid}/status", "NSpid")}')
+        reader.wait(r'^tick \d+', 10, 'ticks of the restored app on the terminal')
+        os.write(master, b'\x1a')  # Ctrl-Z
+        wait_until(lambda: 'stopped' in read_text(log), 10,
+                   'the job-control shell to see ckpt-run stopped after Ctrl-Z (job.log: ' + read_text(log) + ')')
+        check_equal(proc_state(hostpid), 'T', 'state of the restored app after Ctrl-Z')
+        time.sleep(0.5)
+        n = reader.last_tick()
+        check(proc_state(hostpid) == 'T' and reader.last_tick() == n, 'the app kept running while its job was stopped')
+        touch(log + '.fg')
+        wait_until(lambda: 'continued' in read_text(log), 10, 'the shell to continue the job')
+        reader.wait(rf'^tick {n + 3}\b', 10, f'the app to tick again after fg (last tick before: {n})')
+        check(proc_state(hostpid) not in (None, 'T'), f'the app is {proc_state(hostpid)} after fg')
+        touch(trigger)
+        reader.wait(r'^done failures=0', 10, 'the app to finish')
+        check_equal(r.wait_exit(15), 0, 'exit status of the job-control shell')
+        check(re.search(r'^exited 0$', read_text(log), re.M), f'ckpt-run\'s exit as the shell saw it: {read_text(log)!r}')
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    t.kill9(app)
