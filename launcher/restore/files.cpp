@@ -45,23 +45,34 @@ std::string dir_of(const std::string& p) {
 }
 
 // Saved contents go in once every descriptor exists (streamed, blobs.h);
-// then memfds get their seals and what only served to write them is closed.
+// then memfds get their seals, socket directions that were shut down are
+// shut down again, and what only served to write them is closed.
 struct Contents {
   const ProcessState& st;
-  std::vector<BlobSink> sinks;                  // by blob id
-  std::vector<std::pair<int, uint32_t>> seals;  // a writable memfd descriptor, its seals
+  std::vector<BlobSink> sinks;                     // by blob id
+  std::vector<std::pair<int, uint32_t>> seals;     // a writable memfd descriptor, its seals
+  std::vector<std::pair<int, uint32_t>> shutdowns;  // a socket, SocketState::shutdown bits
   std::vector<int> close_after;
 
   uint64_t size(const OpenFile& f) const { return f.blob >= 0 ? st.blobs[size_t(f.blob)].size : 0; }
-  void sink(const OpenFile& f, int fd, bool positional, const std::string& what) {
+  void sink(const OpenFile& f, int fd, BlobSink::Mode mode, const std::string& what, bool socket = false) {
     if (f.blob < 0) return;
     if (sinks.size() <= size_t(f.blob)) sinks.resize(size_t(f.blob) + 1);
-    sinks[size_t(f.blob)] = {fd, positional, what};
+    sinks[size_t(f.blob)] = {fd, mode, socket, what};
   }
   void finish(const ImageReader& img) {
     if (!sinks.empty()) stream_blobs(img, sinks);
     for (auto& [fd, seals] : seals) fcntl(fd, F_ADD_SEALS, int(seals));
+    for (auto& [fd, bits] : shutdowns)
+      if (bits) shutdown(fd, bits == 3 ? SHUT_RDWR : bits == 2 ? SHUT_WR : SHUT_RD);
     for (int fd : close_after) close(fd);
+  }
+  // A descriptor of our own for `fd` (which will move), closed at the end.
+  int writer(int fd, const std::string& what) {
+    int w = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (w < 0) throw RestoreError("cannot re-create " + what + ": " + strerror(errno));
+    close_after.push_back(w);
+    return w;
   }
 };
 
@@ -91,7 +102,7 @@ int open_regular(const OpenFile& f, Contents& contents) {
   contents.close_after.push_back(tmp);
   if (ftruncate(tmp, off_t(contents.size(f))) != 0)
     throw RestoreError("cannot re-create the deleted file " + f.path + " with its size: " + strerror(errno));
-  contents.sink(f, tmp, true, f.path + " (deleted)");
+  contents.sink(f, tmp, BlobSink::Positional, f.path + " (deleted)");
   int fd = reopen(tmp, f.flags);
   if (fd < 0) throw RestoreError("cannot reopen the re-created " + f.path + ": " + strerror(errno));
   return fd;
@@ -111,7 +122,7 @@ int open_fifo(const OpenFile& f, Contents& contents) {
   if (f.pipe_size) fcntl(hold, F_SETPIPE_SZ, int(f.pipe_size));
   // The data that was buffered (it died with the old process's ends) goes
   // in through `hold`, closed once it is written.
-  contents.sink(f, hold, false, "the FIFO " + f.path);
+  contents.sink(f, hold, BlobSink::InOrder, "the FIFO " + f.path);
   contents.close_after.push_back(hold);
   set_status_flags(fd, f.flags);
   return fd;
@@ -124,17 +135,70 @@ bool unix_socket_is_stale(const struct sockaddr_un& a, socklen_t len) {
   return stale;
 }
 
-int open_socket(const OpenFile& f, FdPlan& plan, std::vector<std::string>& warnings, const std::string& what) {
+BlobSink::Mode queue_mode(const SocketState& k) { return k.type == SOCK_STREAM ? BlobSink::InOrder : BlobSink::Messages; }
+
+// The other end of a connected AF_UNIX socket, when it is in the process too.
+const OpenFile* unix_peer_inside(const ProcessState& st, const OpenFile& f) {
   const SocketState& k = f.socket;
+  if (k.family != AF_UNIX || k.listening || !k.peer_inode) return nullptr;
+  for (const OpenFile& g : st.open_files)
+    if (&g != &f && g.kind == FdKind::Socket && g.inode == k.peer_inode && g.socket.peer_inode == f.inode) return &g;
+  return nullptr;
+}
+
+void set_buffer(int fd, int opt, int force_opt, uint32_t shown) {
+  int v = int(shown / 2);  // getsockopt shows twice what setsockopt asked for
+  if (v > 0 && setsockopt(fd, SOL_SOCKET, force_opt, &v, sizeof v) != 0) setsockopt(fd, SOL_SOCKET, opt, &v, sizeof v);
+}
+
+// Both ends of a socket pair (or of a connection between two sockets of the
+// process): re-created with socketpair; each end gets the data that was
+// queued for it, sent from the other end, then the directions that were
+// shut down are shut down again. The first end met creates the pair and
+// leaves the other in `pairs` for its own descriptors.
+int open_unix_pair_end(const OpenFile& f, const OpenFile& peer, std::map<uint64_t, int>& pairs, Contents& contents,
+                       const std::string& what) {
+  auto it = pairs.find(f.inode);
+  if (it != pairs.end()) {
+    int fd = it->second;
+    pairs.erase(it);
+    set_status_flags(fd, f.flags);
+    return fd;
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, f.socket.type | SOCK_CLOEXEC, 0, sv) != 0)
+    throw RestoreError("cannot re-create the socket pair of " + what + ": " + strerror(errno));
+  pairs[peer.inode] = sv[1];
+  const OpenFile* ends[2] = {&f, &peer};
+  for (int i = 0; i < 2; i++) {
+    set_buffer(sv[i], SO_SNDBUF, SO_SNDBUFFORCE, ends[i]->socket.sndbuf);
+    set_buffer(sv[i], SO_RCVBUF, SO_RCVBUFFORCE, ends[i]->socket.rcvbuf);
+  }
+  for (int i = 0; i < 2; i++) {
+    int from = contents.writer(sv[1 - i], what);  // the data queued for end i comes from the other one
+    contents.sink(*ends[i], from, queue_mode(f.socket), "the data queued on " + what, true);
+    contents.shutdowns.push_back({contents.writer(sv[i], what), ends[i]->socket.shutdown});
+  }
+  set_status_flags(sv[0], f.flags);
+  return sv[0];
+}
+
+int open_socket(const ProcessState& st, const OpenFile& f, FdPlan& plan, std::map<uint64_t, int>& pairs,
+                Contents& contents, std::vector<std::string>& warnings, const std::string& what) {
+  const SocketState& k = f.socket;
+  if (const OpenFile* peer = unix_peer_inside(st, f)) return open_unix_pair_end(f, *peer, pairs, contents, what);
   std::string local = from_hex(k.local);
   bool bound = !local.empty() && !(k.family == AF_UNIX && local.size() <= sizeof(sa_family_t));
   bool keep = k.listening || (bound && k.type == SOCK_DGRAM && k.peer.empty());
   if (!keep) {
-    // A connection cannot be carried over: a socket whose peer is gone.
+    // A connection cannot be carried over: a socket whose peer is gone. What
+    // was queued for it can still be read, then end-of-file.
     int sv[2];
-    if (socketpair(AF_UNIX, (k.type == SOCK_DGRAM ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0, sv) != 0)
+    int type = k.type == SOCK_DGRAM || k.type == SOCK_SEQPACKET ? k.type : SOCK_STREAM;
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0)
       throw RestoreError("cannot create a socket for " + what + ": " + strerror(errno));
-    close(sv[1]);
+    contents.sink(f, sv[1], queue_mode(k), "the data queued on " + what, true);
+    contents.close_after.push_back(sv[1]);
     set_status_flags(sv[0], f.flags);
     if (!k.peer.empty()) {
       plan.closed_connections++;
@@ -244,10 +308,8 @@ int open_memfd(const OpenFile& f, Contents& contents) {
     throw RestoreError("cannot re-create the memfd " + name + " with its size: " + strerror(errno));
   // Contents and seals (after the contents: F_SEAL_WRITE) go through a
   // writable descriptor of our own (the returned one moves).
-  int w = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (w < 0) throw RestoreError("cannot re-create the memfd " + name + ": " + strerror(errno));
-  contents.close_after.push_back(w);
-  contents.sink(f, w, true, f.path);
+  int w = contents.writer(fd, "the memfd " + name);
+  contents.sink(f, w, BlobSink::Positional, f.path);
   if (f.seals) contents.seals.push_back({w, f.seals});
   if ((f.flags & O_ACCMODE) != O_RDWR) {
     int r = reopen(fd, f.flags);
@@ -270,12 +332,13 @@ int move_above(int fd, int base) {
 
 FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<std::string>& warnings) {
   FdPlan plan;
-  Contents contents{st, {}, {}, {}};
+  Contents contents{st, {}, {}, {}, {}};
   int32_t max_fd = 2;
   for (const FdState& d : st.fds) max_fd = std::max(max_fd, d.fd);
   plan.temp_base = max_fd + 1;
   std::vector<int> opened(st.open_files.size(), -1);  // temporary descriptor per open file
   std::map<uint64_t, std::pair<int, int>> pipes;      // inode -> (read end, write end)
+  std::map<uint64_t, int> socket_pairs;               // inode -> end of a re-created pair not placed yet
 
   for (const FdState& d : st.fds) {
     const OpenFile& f = st.open_files[size_t(d.open_file)];
@@ -326,13 +389,13 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
                                                                       : "writes fail with EPIPE"));
             }
             bool read_end = (f.flags & O_ACCMODE) == O_RDONLY;
-            if (read_end) contents.sink(f, it->second.second, false, what);
+            if (read_end) contents.sink(f, it->second.second, BlobSink::InOrder, what);
             fd = fcntl(read_end ? it->second.first : it->second.second, F_DUPFD_CLOEXEC, 3);
             set_status_flags(fd, f.flags);
             break;
           }
           case FdKind::Fifo: fd = open_fifo(f, contents); break;
-          case FdKind::Socket: fd = open_socket(f, plan, warnings, what); break;
+          case FdKind::Socket: fd = open_socket(st, f, plan, socket_pairs, contents, warnings, what); break;
           case FdKind::EventFd:
             // eventfd() takes only 32 bits: start at 0 and write the whole count.
             fd = eventfd(0, EFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? EFD_NONBLOCK : 0) |

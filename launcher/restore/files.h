@@ -18,9 +18,14 @@
 //                               see end-of-file, writes fail with EPIPE)
 //   FIFOs                       reopened by path
 //   listening and bound sockets re-created, bound to the same address, listening
-//   connected sockets           closed: reads see end-of-file (the application
-//                               learns it from SIGTHAW, whose value is the
-//                               number of connections closed)
+//   AF_UNIX socket pairs (both ends inside)
+//                               re-created with socketpair: each end's numbers,
+//                               flags and sharing, the data queued in each
+//                               direction (message boundaries kept), shutdowns
+//   connected sockets           closed: what was queued for reading can still be
+//                               read, then end-of-file (the application learns
+//                               it from SIGTHAW, whose value is the number of
+//                               sockets restored closed)
 //   eventfd, timerfd, signalfd, epoll, inotify, memfd
 //                               re-created with their state
 //   file locks                  re-acquired by the restorer, once every

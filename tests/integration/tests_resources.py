@@ -458,6 +458,76 @@ def tcp_listen_and_established(t):
     check_equal(len(re.findall(r'^thaw ', r.output(), re.M)), 1, 'SIGTHAW deliveries after one restore')
 
 
+SOCKETS = 'res_sockets'
+
+
+def thaw_values(text):
+    return [int(v) for v in re.findall(r'^thaw value=(-?\d+)$', text, re.M)]
+
+
+@test
+def socket_pairs(t):
+    """AF_UNIX socket pairs inside the process (stream, datagram,
+    seqpacket, one half-closed) with data queued in both directions: after
+    the restore every queue reads back the same (message boundaries kept,
+    end-of-file after a shutdown), the descriptors keep their numbers,
+    flags and sharing, the pairs still carry data both ways, and SIGTHAW
+    says no socket was restored closed."""
+    thaw = thaw_signal(t)
+    r, _ = self_checked(t, SOCKETS, 'pairs', args=(thaw,))
+    check_equal(thaw_values(r.output()), [0], 'SIGTHAW values (sockets restored closed) after the restore')
+
+
+ASYNCIO = r'''
+import asyncio, os, sys, threading, time
+trigger = sys.argv[1]
+async def main():
+    loop = asyncio.get_running_loop()
+    print('ready', flush=True)
+    while not os.path.exists(trigger):
+        await asyncio.sleep(0.05)
+    fut = loop.create_future()
+    threading.Thread(target=lambda: loop.call_soon_threadsafe(fut.set_result, 'woken')).start()
+    t0 = time.monotonic()
+    try:
+        r = await asyncio.wait_for(fut, 5)
+    except Exception as e:
+        r = repr(e)
+    print(f'wakeup {r} {time.monotonic() - t0:.3f}', flush=True)
+    c0 = time.process_time()
+    await asyncio.sleep(2)
+    print(f'idle cpu {time.process_time() - c0:.3f}', flush=True)
+asyncio.run(main())
+'''
+
+
+@test
+def asyncio_after_restore(t):
+    """python3 asyncio: its event loop wakes itself through a socket pair
+    (the self-pipe). After the restore, another thread's
+    call_soon_threadsafe wakes the loop at once, and the loop idles in a
+    2 s sleep without spinning (it spun on a self-pipe restored closed)."""
+    from tests_core import python3
+    script = t.path('aio.py')
+    with open(script, 'w') as f:
+        f.write(ASYNCIO)
+    trigger = t.path('trigger')
+    app = t.launch([python3(), script, trigger], capture='pipe')
+    ready(app)
+    app.wait_output(r'^ready$')
+    time.sleep(0.3)
+    _, r = cycle(t, app, 'python3 asyncio')
+    time.sleep(0.5)
+    touch(trigger)
+    m = r.wait_output(r'^wakeup (\S+) ([\d.]+)$', timeout=15)
+    check_equal(m.group(1), 'woken', 'result of call_soon_threadsafe from another thread after the restore')
+    check(float(m.group(2)) < 1.0, f'the loop took {m.group(2)} s to wake up')
+    cpu = float(r.wait_output(r'^idle cpu ([\d.]+)$', timeout=15).group(1))
+    t.log(f'CPU time during a 2 s asyncio.sleep after the restore: {cpu:.3f} s')
+    check(cpu < 0.2, f'the restored event loop used {cpu:.3f} s of CPU in a 2 s idle sleep (spinning)')
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored python3')
+
+
 # ------------------------------------------------------------ 7. itimers
 
 

@@ -366,6 +366,10 @@ ProcessState sample_state() {
   o.back().socket.reuse_addr = true;
   o.back().socket.v6only = true;
   o.back().socket.nodelay = true;
+  o.back().socket.peer_inode = 4242;
+  o.back().socket.shutdown = 2;
+  o.back().socket.sndbuf = 212992;
+  o.back().socket.rcvbuf = 425984;
   o.push_back(of(FdKind::EventFd, "anon_inode:[eventfd]", -1, O_RDWR, -1));
   o.back().counter = 7;
   o.back().efd_flags = 1;
@@ -755,6 +759,10 @@ void check_open_file(const OpenFile& want, const OpenFile& got) {
   EQ(socket.v6only);
   EQ(socket.keepalive);
   EQ(socket.nodelay);
+  EQ(socket.peer_inode);
+  EQ(socket.shutdown);
+  EQ(socket.sndbuf);
+  EQ(socket.rcvbuf);
   EQ(counter);
   EQ(efd_flags);
   EQ(clock);

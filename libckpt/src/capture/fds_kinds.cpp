@@ -200,7 +200,7 @@ bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& f
     case FdKind::Fifo:  // its buffer dies with the last process holding it open
       return capture_pipe_buffer(st, f, fd, fc, why);
     case FdKind::Socket:
-      return capture_socket(f, fd, why);
+      return capture_socket(f, fd, why) && (f.socket.family != AF_UNIX || capture_unix_socket(st, f, fd, fc, why));
     case FdKind::EventFd:
       f.counter = parse_u64(field(fdinfo, "eventfd-count:"), 16);
       if (parse_u64(field(fdinfo, "eventfd-semaphore:")) == 1) f.efd_flags |= 1;  // EFD_SEMAPHORE

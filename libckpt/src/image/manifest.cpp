@@ -317,7 +317,9 @@ json open_file_json(const OpenFile& f) {
       j["socket"] = {{"family", k.family},         {"type", k.type},           {"protocol", k.protocol},
                      {"listening", k.listening},   {"backlog", k.backlog},     {"local", k.local},
                      {"peer", k.peer},             {"reuse_addr", k.reuse_addr}, {"reuse_port", k.reuse_port},
-                     {"v6only", k.v6only},         {"keepalive", k.keepalive}, {"nodelay", k.nodelay}};
+                     {"v6only", k.v6only},         {"keepalive", k.keepalive}, {"nodelay", k.nodelay},
+                     {"peer_inode", k.peer_inode}, {"shutdown", k.shutdown},   {"sndbuf", k.sndbuf},
+                     {"rcvbuf", k.rcvbuf}};
       break;
     }
     case FdKind::EventFd: j["eventfd"] = {{"count", f.counter}, {"flags", f.efd_flags}}; break;
@@ -395,6 +397,12 @@ OpenFile open_file_from(const Reader& r) {
     s.v6only = k.boolean("v6only");
     s.keepalive = k.boolean("keepalive");
     s.nodelay = k.boolean("nodelay");
+    if (k.has("peer_inode")) {  // older images: no socket pairs
+      s.peer_inode = k.u64("peer_inode");
+      s.shutdown = k.u32("shutdown");
+      s.sndbuf = k.u32("sndbuf");
+      s.rcvbuf = k.u32("rcvbuf");
+    }
   }
   if (r.has("eventfd")) {
     Reader e = r.obj("eventfd");

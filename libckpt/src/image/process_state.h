@@ -134,6 +134,13 @@ struct SocketState {
   int32_t backlog = 128;
   std::string local, peer;          // sockaddr bytes, hex
   bool reuse_addr = false, reuse_port = false, v6only = false, keepalive = false, nodelay = false;
+  // AF_UNIX, connected: the peer socket's inode (0: unknown), our end's
+  // shutdown bits (1 receive, 2 send), buffer sizes as getsockopt shows them.
+  // The data queued for reading is OpenFile::blob (a datagram or seqpacket
+  // socket's as [u32 length][bytes] per message).
+  uint64_t peer_inode = 0;
+  uint32_t shutdown = 0;
+  uint32_t sndbuf = 0, rcvbuf = 0;
 };
 
 // One open file description: what every descriptor referring to it shares
