@@ -189,7 +189,10 @@ int open_socket(const ProcessState& st, const OpenFile& f, FdPlan& plan, std::ma
   if (const OpenFile* peer = unix_peer_inside(st, f)) return open_unix_pair_end(f, *peer, pairs, contents, what);
   std::string local = from_hex(k.local);
   bool bound = !local.empty() && !(k.family == AF_UNIX && local.size() <= sizeof(sa_family_t));
-  bool keep = k.listening || (bound && k.type == SOCK_DGRAM && k.peer.empty());
+  // A connected UDP socket has no connection to lose (connect only sets the
+  // default peer): bound to its address and connected to its peer again.
+  bool connected_udp = (k.family == AF_INET || k.family == AF_INET6) && k.type == SOCK_DGRAM && !k.peer.empty();
+  bool keep = k.listening || (bound && k.type == SOCK_DGRAM && (k.peer.empty() || connected_udp));
   if (!keep) {
     // A connection cannot be carried over: a socket whose peer is gone. What
     // was queued for it can still be read, then end-of-file.
@@ -243,6 +246,12 @@ int open_socket(const ProcessState& st, const OpenFile& f, FdPlan& plan, std::ma
     int err = errno;
     close(s);
     throw RestoreError("cannot listen on " + what + ": " + strerror(err));
+  }
+  std::string peer = from_hex(k.peer);
+  if (connected_udp && connect(s, reinterpret_cast<const sockaddr*>(peer.data()), socklen_t(peer.size())) != 0) {
+    int err = errno;
+    close(s);
+    throw RestoreError("cannot connect " + what + " to its peer again: " + strerror(err));
   }
   set_status_flags(s, f.flags);
   return s;

@@ -18,6 +18,9 @@
 //                               see end-of-file, writes fail with EPIPE)
 //   FIFOs                       reopened by path
 //   listening and bound sockets re-created, bound to the same address, listening
+//   connected UDP sockets       re-created, bound to the same address and
+//                               connected to the same peer (datagrams queued
+//                               in them are not kept)
 //   AF_UNIX socket pairs (both ends inside)
 //                               re-created with socketpair: each end's numbers,
 //                               flags and sharing, the data queued in each

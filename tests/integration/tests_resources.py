@@ -478,6 +478,42 @@ def socket_pairs(t):
     check_equal(thaw_values(r.output()), [0], 'SIGTHAW values (sockets restored closed) after the restore')
 
 
+@test
+def udp_connected(t):
+    """Connected UDP sockets come back bound to the same local address and
+    connected to the same peer: a socket connected to another of the
+    process's sockets still reaches it from the same port and gets the
+    reply; one connected to the test's socket receives what the test sends
+    after the restore and its answer reaches the test from the same port.
+    SIGTHAW says no socket was restored closed."""
+    thaw = thaw_signal(t)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(('127.0.0.1', 0))
+        peer.settimeout(10)
+        port = peer.getsockname()[1]
+        out = {}
+
+        def record(app, d):
+            out['port'] = int(app.wait_output(r'^ready server=\d+ client=\d+ out=(\d+)$').group(1))
+
+        def send(app, d):
+            peer.sendto(b'from-test', ('127.0.0.1', out['port']))
+
+        def answer(what):
+            try:
+                data, addr = peer.recvfrom(64)
+            except socket.timeout:
+                raise TestFailure(f'{what}: nothing reached the test\'s socket within 10 s') from None
+            check_equal((data, addr), (b'from-app', ('127.0.0.1', out['port'])), f'{what}: what the test\'s socket got')
+
+        ref, _ = fixture_run(t, SOCKETS, 'udp', False, args=(thaw, port), after_ready=record, before_trigger=send)
+        answer('undisturbed run')
+        r, _ = fixture_run(t, SOCKETS, 'udp', True, args=(thaw, port), after_ready=record, before_trigger=send)
+        answer('restored run')
+    check_all_ok(r.output(), ref.output(), 'res_sockets udp after the restore')
+    check_equal(thaw_values(r.output()), [0], 'SIGTHAW values (sockets restored closed) after the restore')
+
+
 ASYNCIO = r'''
 import asyncio, os, sys, threading, time
 trigger = sys.argv[1]

@@ -20,11 +20,21 @@
  *          Checks every queue (contents, message boundaries, end-of-file
  *          after a shutdown), the descriptor numbers, flags and sharing, and
  *          that the pairs still carry new data both ways.
+ *   udp    a UDP socket "server" bound to 127.0.0.1 (port chosen by the
+ *          kernel) and a "client" UDP socket connected to it; another UDP
+ *          socket connected to 127.0.0.1:PORT (ARGS: PORT, the test's
+ *          socket). Prints "ready server=PORT client=PORT out=PORT".
+ *          Checks that each keeps its addresses, that the client's
+ *          datagram reaches the server from the same address and the reply
+ *          comes back, and that the test's socket and ours still talk (the
+ *          test sends "from-test" before TRIGGER; we answer "from-app").
  * Exit status 0 once the checks ran ("done failures=N"); 1 if the set-up
  * failed; 3 if a trigger never came. */
 #include "res_common.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -143,15 +153,64 @@ static int mode_pairs(void) {
   return finish();
 }
 
+static int udp_socket(void) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) setup_fail("socket");
+  return fd;
+}
+
+static int port_of(int fd, int peer) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  if ((peer ? getpeername(fd, (struct sockaddr *)&a, &len) : getsockname(fd, (struct sockaddr *)&a, &len)) != 0)
+    return -1;
+  return ntohs(a.sin_port);
+}
+
+static int mode_udp(int test_port) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int server = udp_socket(), client = udp_socket(), out = udp_socket();
+  if (bind(server, (struct sockaddr *)&a, sizeof a) != 0) setup_fail("bind server");
+  a.sin_port = htons((uint16_t)port_of(server, 0));
+  if (connect(client, (struct sockaddr *)&a, sizeof a) != 0) setup_fail("connect client");
+  a.sin_port = htons((uint16_t)test_port);
+  if (connect(out, (struct sockaddr *)&a, sizeof a) != 0) setup_fail("connect to the test's socket");
+  int sp = port_of(server, 0), cp = port_of(client, 0), op = port_of(out, 0);
+  say("ready server=%d client=%d out=%d\n", sp, cp, op);
+
+  wait_file(trigger);
+  check("server_port", port_of(server, 0) == sp, "bound to %d, was %d", port_of(server, 0), sp);
+  check("client_addresses", port_of(client, 0) == cp && port_of(client, 1) == sp, "client %d -> %d, was %d -> %d",
+        port_of(client, 0), port_of(client, 1), cp, sp);
+  char buf[64] = "";
+  ssize_t w = send(client, "hello", 5, 0);
+  struct sockaddr_in from;
+  socklen_t len = sizeof from;
+  ssize_t r = w == 5 ? recvfrom(server, buf, sizeof buf, 0, (struct sockaddr *)&from, &len) : -1;
+  check("client_to_server", r == 5 && !memcmp(buf, "hello", 5) && ntohs(from.sin_port) == cp,
+        "received %zd bytes from port %d", r, r >= 0 ? ntohs(from.sin_port) : -1);
+  w = r == 5 ? sendto(server, "reply", 5, 0, (struct sockaddr *)&from, len) : -1;
+  r = w == 5 ? recv(client, buf, sizeof buf, 0) : -1;
+  check("server_to_client", r == 5 && !memcmp(buf, "reply", 5), "%zd bytes", r);
+  check("out_addresses", port_of(out, 0) == op && port_of(out, 1) == test_port, "%d -> %d", port_of(out, 0),
+        port_of(out, 1));
+  memset(buf, 0, sizeof buf);
+  r = recv(out, buf, sizeof buf, MSG_DONTWAIT);
+  check("from_test", r == 9 && !memcmp(buf, "from-test", 9), "%zd bytes: %.9s", r, buf);
+  check("to_test", send(out, "from-app", 8, 0) == 8, "send: %s", strerror(errno));
+  return finish();
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: res_sockets pairs DIR TRIGGER THAW_SIGNAL\n");
+    fprintf(stderr, "usage: res_sockets pairs|udp DIR TRIGGER THAW_SIGNAL [PORT]\n");
     return 100;
   }
   trigger = argv[3];
   struct sigaction sa = {.sa_sigaction = on_thaw, .sa_flags = SA_SIGINFO | SA_RESTART};
   sigaction(atoi(argv[4]), &sa, NULL);
   if (!strcmp(argv[1], "pairs")) return mode_pairs();
+  if (!strcmp(argv[1], "udp") && argc == 6) return mode_udp(atoi(argv[5]));
   fprintf(stderr, "res_sockets: bad mode or arguments\n");
   return 100;
 }
