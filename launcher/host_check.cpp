@@ -1,6 +1,7 @@
 #include "host_check.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,17 +115,23 @@ std::vector<std::string> host_problems(const ImageReader& img, const std::string
     }
   }
 
-  // Files: every mapped file; open files unless opened for writing (those are
-  // expected to change and are reopened at their offset).
-  std::set<int32_t> needed;
+  // Files: mapped files, the executable and files open read-only must be
+  // unchanged. Files the application writes itself (open for writing, or
+  // mapped shared and writable) are expected to change: only their absence
+  // stops the restore.
+  std::set<int32_t> needed, written;
   for (const Region& r : st.regions)
-    if (r.file >= 0) needed.insert(r.file);
+    if (r.file >= 0) (r.kind == RegionKind::FileShared && (r.prot & PROT_WRITE) ? written : needed).insert(r.file);
   if (st.exe_file >= 0) needed.insert(st.exe_file);
   for (const OpenFile& f : st.open_files)
-    if (f.file >= 0 && f.kind == FdKind::RegularFile && !f.deleted && (f.flags & 3) == 0) needed.insert(f.file);
+    if (f.file >= 0 && f.kind == FdKind::RegularFile && !f.deleted) ((f.flags & 3) == 0 ? needed : written).insert(f.file);
+  for (int32_t i : written) {
+    const FileRef& f = st.files[size_t(i)];
+    if (!f.deleted && !exists(f.path)) out.push_back(f.path + ": " + strerror(errno));
+  }
   for (int32_t i : needed) {
     const FileRef& f = st.files[size_t(i)];
-    if (f.deleted) continue;
+    if (f.deleted || written.count(i)) continue;
     // With --allow-changed-files only a missing file stops the restore.
     if (allow_changed_files && exists(f.path)) continue;
     std::string p = file_problem(f);

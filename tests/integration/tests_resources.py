@@ -1289,3 +1289,28 @@ def ctrl_z_namespace_mode(t):
         if slave >= 0:
             os.close(slave)
     t.kill9(app)
+
+
+@test
+def written_files_may_change(t):
+    """A file the app writes through a MAP_SHARED writable mapping is
+    expected to change, like a file open for writing: the test rewrites and
+    grows it while the process is dead, the restore goes ahead, and the
+    restored mapping shows the file as it is now (and writes to it). A
+    missing one still stops the restore, naming it; so does a missing file
+    that was open for writing."""
+    def rewrite(app, d):
+        with open(os.path.join(d, 'written.dat'), 'r+b') as f:
+            f.write(b'test: rewritten\0')
+            f.seek(0, os.SEEK_END)
+            f.write(b'x' * 100)
+
+    ref, _ = fixture_run(t, PATHS, 'changed', False, before_trigger=rewrite)
+    r, d = fixture_run(t, PATHS, 'changed', True, downtime=rewrite)
+    check_all_ok(r.output(), ref.output(), 'res_paths changed after the restore')
+    check_equal(read_text(os.path.join(d, 'written.dat'))[:10], 'app: after', 'written.dat after the restored run')
+    for name in ('written.dat', 'log.txt'):
+        path = os.path.join(d, name)
+        os.rename(path, path + '.away')
+        failed_restore(t, r.image, f'{name} missing', [name, 'No such file'])
+        os.rename(path + '.away', path)
