@@ -915,6 +915,64 @@ def io_uring_ring_without_fd(t):
 
 
 @test
+def vfork_refused(t):
+    """A process blocked in vfork() cannot take the checkpoint signal:
+    `ckpt-run --checkpoint` says so at once, naming the child that shares
+    its memory, sends nothing (no image appears), and the process finishes
+    normally once its child exits."""
+    prog = t.program('res_refuse')
+    stop = t.path('stop')
+    app = t.launch([prog, 'vfork', stop], capture='pipe')
+    ready(app)
+    child = app.wait_output(r'^vfork child (\d+)$').group(1)
+    res = t.ckpt('--checkpoint', app.pid, timeout=30)
+    t.log('checkpoint of the process in vfork(): ' + res.describe())
+    check(res.rc != 0, 'the checkpoint of a process in vfork() succeeded: ' + res.describe())
+    check(res.seconds < 10, f'the refusal took {res.seconds:.1f} s')
+    check('vfork' in res.err and child in res.err, 'the refusal names neither vfork() nor the child: ' + res.describe())
+    touch(stop)
+    app.wait_output(r'^done failures=0$')
+    check_equal(app.wait_exit(15), 0, 'exit status of the process that was in vfork()')
+    check_equal(os.listdir(app.images) if os.path.isdir(app.images) else [], [], 'files in the images directory')
+
+
+@test
+def clone_vm_child_refused(t):
+    """A child process made with clone(CLONE_VM) shares the process's
+    memory: `ckpt-run --checkpoint` refuses naming it, and libckpt itself,
+    sent the checkpoint signal directly, refuses naming it too (on the
+    app's stderr, no image); the process keeps running."""
+    prog = t.program('res_refuse')
+    stop = t.path('stop')
+    app = t.launch([prog, 'clone_vm', stop], capture='pipe')
+    ready(app)
+    child = app.wait_output(r'^ready clone_vm child (\d+)$').group(1)
+    res = t.ckpt('--checkpoint', app.pid, timeout=60)
+    t.log('ckpt-run --checkpoint: ' + res.describe())
+    check(res.rc != 0 and child in res.err and 'shares its memory' in res.err,
+          'ckpt-run --checkpoint did not refuse naming the child: ' + res.describe())
+    sig = int(t.ckpt('--print-signal', check_rc=0).out.strip())
+    t.send(app, sig)
+    wait_until(lambda: 'checkpoint failed' in read_text(app.err_path), 15, 'libckpt to report the refused checkpoint')
+    err = read_text(app.err_path)
+    check(child in err and 'shares the process\'s memory' in err, f'libckpt\'s refusal does not name child {child}: '
+                                                                   f'{err[-300:]!r}')
+    n = max(int(x) for x in re.findall(r'^tick (\d+)$', app.output(), re.M))
+    app.wait_output(rf'^tick {n + 3}$', timeout=10)
+    check_equal(os.listdir(app.images) if os.path.isdir(app.images) else [], [], 'files in the images directory')
+    touch(stop)
+    app.wait_output(r'^done failures=0$')
+    check_equal(app.wait_exit(15), 0, 'exit status of the process')
+
+
+@test
+def ptrace_tracer_refused(t):
+    """A process that traces its own child (PTRACE_SEIZE): the checkpoint
+    is refused naming ptrace and the child, and the process keeps running."""
+    check_refused(t, 'ptrace', 'ptrace')
+
+
+@test
 def checkpoint_disk_full(t):
     """Images on a 1 MiB tmpfs: a first small image fits; after the app
     grows 8 MiB of incompressible data the next checkpoint fails with a

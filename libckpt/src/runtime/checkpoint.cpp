@@ -147,8 +147,10 @@ void capture_phase(void*) {
   std::vector<AddressRange> exclude = libckpt_scratch();
   bool ok = capture_process_basics(st, s.err);
   st.dumpable = s.app_dumpable == 1;
-  for (uint32_t i = 0; ok && i < s.frozen.count; i++)
-    if (s.frozen.slots[i].tid) capture_children(st, s.frozen.slots[i].tid);
+  std::vector<int32_t> tids;  // (arena memory)
+  for (uint32_t i = 0; i < s.frozen.count; i++)
+    if (s.frozen.slots[i].tid) tids.push_back(s.frozen.slots[i].tid);
+  for (size_t i = 0; ok && i < tids.size(); i++) ok = capture_children(st, tids[i], tids.data(), tids.size(), s.err);
   if (ok) capture_signal_actions(st);
   ok = ok && capture_timers(st, s.err);
   ok = ok && check_sysv_ipc(st.pid, s.err);

@@ -132,6 +132,7 @@ void describe_task(Msg& err, int32_t tid) {
     char* sp = strchr(sys, ' ');
     if (sp) *sp = '\0';
     if (sys[0] >= '0' && sys[0] <= '9') err << ", in system call " << sys;
+    if (!strcmp(sys, "58")) err << ": vfork(), until its child execs or exits";
   }
   err << ")";
 }
