@@ -235,9 +235,12 @@ int open_socket(const ProcessState& st, const OpenFile& f, FdPlan& plan, std::ma
     }
     if (err) {
       close(s);
-      std::string hint = err == EADDRINUSE && k.family != AF_UNIX && !k.reuse_addr
-                             ? " (connections of the killed process keep the port in TIME_WAIT for up to a minute, "
-                               "and the application did not set SO_REUSEADDR: retry later)"
+      // Listeners are re-created with SO_REUSEADDR, which ignores connections
+      // of the killed process still closing (TIME_WAIT): what holds the
+      // address now is another socket.
+      std::string hint = err == EADDRINUSE && k.family != AF_UNIX
+                             ? " (another socket is bound to that address: a process took the port while this one "
+                               "was down; 'ss -tulpn' shows which)"
                              : "";
       throw RestoreError("cannot bind " + what + " to its address again: " + strerror(err) + hint);
     }

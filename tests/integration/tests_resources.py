@@ -564,6 +564,36 @@ def asyncio_after_restore(t):
     check_equal(r.wait_exit(15), 0, 'exit status of the restored python3')
 
 
+@test
+def listen_port_taken(t):
+    """Another process listens on the server's port while it is down: the
+    restore is refused after its short wait, saying that another socket
+    holds the address (the restored listener sets SO_REUSEADDR, so it is
+    not the killed process's connections, even though this server did not
+    set it). Once that socket is closed the same image restores and serves
+    the port."""
+    thaw = thaw_signal(t)
+    stop = t.path('stop')
+    app = t.launch([t.program('res_net'), stop, thaw, 'noreuse'], capture='pipe')
+    ready(app)
+    port = int(app.wait_output(r'^listening port=(\d+)').group(1))
+    img = t.checkpoint(app)
+    t.kill9(app)
+    with socket.socket() as taker:
+        taker.bind(('127.0.0.1', port))
+        taker.listen(1)
+        err = failed_restore(t, img, 'port taken by another socket', ['Address already in use', 'another socket'])
+        check('did not set SO_REUSEADDR' not in err,
+              f'the refusal blames SO_REUSEADDR, which the restore sets on listeners: {err.strip()[-300:]!r}')
+    r = t.restore(img, capture='pipe')
+    check_equal(ready(r), app.pid, 'pid of the restored res_net once the port is free')
+    conn, reply = ping(t, port, 1)
+    check_equal(reply, f'pong 1 conn=1 pid={app.pid}', 'reply from the restored server')
+    conn.close()
+    touch(stop)
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored res_net')
+
+
 # ------------------------------------------------------------ 7. itimers
 
 
