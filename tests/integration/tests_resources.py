@@ -1,8 +1,10 @@
 """Kernel resources across checkpoint, kill -9 and restore: file
-descriptions shared by dups, deleted files, locks, pipes and FIFOs, event
-fds, timers, sockets, shared memory, private file mappings, credentials;
-real programs (sqlite3, redis-server); and what a checkpoint must refuse
-(seccomp, io_uring) or survive failing (a full disk).
+descriptions shared by dups, deleted and sparse files, locks, pipes and
+FIFOs, event fds, timers (absolute ones too), sockets (pairs, UDP), shared
+memory (POSIX shm too), file mappings, terminals, credentials and the rights
+a root restore uses on paths; real programs (sqlite3, redis-server, python3
+asyncio); and what a checkpoint must refuse (seccomp, io_uring, vfork,
+ptrace) or survive failing (a full disk).
 
 Fixtures: programs/res_*.c (see each file's header comment). The
 self-checking ones set up their resources, print "ready", wait for a
