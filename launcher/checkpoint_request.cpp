@@ -2,6 +2,7 @@
 // checkpoint and waits for its image (common/control_block.h has the protocol).
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -64,6 +65,25 @@ int open_control_block(pid_t pid) {
   }
   closedir(d);
   return fd;
+}
+
+// A child of `pid` that shares its memory (vfork(), clone(CLONE_VM)), or 0.
+// A process in vfork() takes no signal until that child execs or exits, so
+// the request would just wait; libckpt refuses the other kind anyway.
+pid_t child_sharing_memory(pid_t pid) {
+  std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(tasks.c_str());
+  if (!d) return 0;
+  pid_t found = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.' || found) continue;
+    std::ifstream f(tasks + "/" + e->d_name + "/children");
+    pid_t child;
+    while (!found && f >> child)
+      if (syscall(SYS_kcmp, pid, child, KCMP_VM, 0, 0) == 0) found = child;
+  }
+  closedir(d);
+  return found;
 }
 
 bool catches_signal(pid_t pid, int sig) {
@@ -174,6 +194,12 @@ int run_checkpoint(const Options& o) {
       fprintf(stderr, "ckpt-run: process %d has no control block descriptor (closed by the application?); "
                       "sending signal %d and waiting for libckpt to re-create it\n", pid, sig);
   }
+  const char* vfork_note = "a process in vfork() takes no signal until that child execs or exits";
+  if (pid_t child = child_sharing_memory(pid)) {
+    fprintf(stderr, "ckpt-run: --checkpoint: process %d cannot be checkpointed now: its child %d shares its memory "
+                    "(vfork() or clone(CLONE_VM)); %s; nothing sent\n", pid, child, vfork_note);
+    return kExitFailure;
+  }
   if (!caught) {
     fprintf(stderr, "ckpt-run: --checkpoint: process %d does not catch its checkpoint signal %d; nothing sent\n",
             pid, sig);
@@ -189,6 +215,8 @@ int run_checkpoint(const Options& o) {
     return kExitFailure;
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
+  auto next_vfork_check = std::chrono::steady_clock::now();
+  int vfork_seen = 0;  // consecutive checks that found a child sharing the memory
   for (;;) {
     if (!cb) {
       int cfd = open_control_block(pid);
@@ -223,6 +251,19 @@ int run_checkpoint(const Options& o) {
         }
         last_look = true;
         continue;
+      }
+    }
+    // Entered vfork() after the request was sent: no answer until the child
+    // execs or exits. A second's grace for the usual vfork+exec.
+    if (std::chrono::steady_clock::now() >= next_vfork_check) {
+      next_vfork_check += std::chrono::milliseconds(200);
+      pid_t child = child_sharing_memory(pid);
+      vfork_seen = child ? vfork_seen + 1 : 0;
+      if (vfork_seen > 5) {
+        fprintf(stderr, "ckpt-run: process %d cannot take the checkpoint now: its child %d shares its memory "
+                        "(vfork() or clone(CLONE_VM)); %s. The request stays pending: an image may still be written "
+                        "then.\n", pid, child, vfork_note);
+        return kExitFailure;
       }
     }
     if (std::chrono::steady_clock::now() > deadline) {

@@ -1,5 +1,7 @@
 #include "host_check.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +30,10 @@ bool hash_whole_file(const std::string& path, uint64_t& out) {
   out = h.digest();
   return true;
 }
+
+// AT_EACCESS: checked with the filesystem ids the restore runs with
+// (fs_creds.h), not with the real ones as access(2) would.
+bool exists(const std::string& path) { return faccessat(AT_FDCWD, path.c_str(), F_OK, AT_EACCESS) == 0; }
 
 int64_t mtime_ns(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
 int64_t ctime_ns(const struct stat& st) { return int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec; }
@@ -121,23 +127,30 @@ std::vector<std::string> host_problems(const ImageReader& img, const std::string
     }
   }
 
-  // Files: every mapped file; open files unless opened for writing (those are
-  // expected to change and are reopened at their offset).
-  std::set<int32_t> needed;
+  // Files: mapped files, the executable and files open read-only must be
+  // unchanged. Files the application writes itself (open for writing, or
+  // mapped shared and writable) are expected to change: only their absence
+  // stops the restore.
+  std::set<int32_t> needed, written;
   for (const Region& r : st.regions)
-    if (r.file >= 0) needed.insert(r.file);
+    if (r.file >= 0) (r.kind == RegionKind::FileShared && (r.prot & PROT_WRITE) ? written : needed).insert(r.file);
   if (st.exe_file >= 0) needed.insert(st.exe_file);
   for (const OpenFile& f : st.open_files)
-    if (f.file >= 0 && f.kind == FdKind::RegularFile && !f.deleted && (f.flags & 3) == 0) needed.insert(f.file);
+    if (f.file >= 0 && f.kind == FdKind::RegularFile && !f.deleted) ((f.flags & 3) == 0 ? needed : written).insert(f.file);
+  for (int32_t i : written) {
+    const FileRef& f = st.files[size_t(i)];
+    if (!f.deleted && !exists(f.path)) out.push_back(f.path + ": " + strerror(errno));
+  }
   for (int32_t i : needed) {
     const FileRef& f = st.files[size_t(i)];
-    if (f.deleted) continue;
+    if (f.deleted || written.count(i)) continue;
     // With --allow-changed-files only a missing file stops the restore.
-    if (allow_changed_files && access(f.path.c_str(), F_OK) == 0) continue;
+    if (allow_changed_files && exists(f.path)) continue;
     std::string p = file_problem(f);
     if (!p.empty()) out.push_back(p);
   }
-  if (access(st.cwd.c_str(), X_OK) != 0) out.push_back("working directory " + st.cwd + ": " + strerror(errno));
+  if (faccessat(AT_FDCWD, st.cwd.c_str(), X_OK, AT_EACCESS) != 0)
+    out.push_back("working directory " + st.cwd + ": " + strerror(errno));
   std::string who = owner_problem(st.creds, getuid(), geteuid());
   if (!who.empty()) out.push_back(who);
   return out;

@@ -72,7 +72,9 @@ bool write_file(const std::string& path, const std::string& text) {
 }
 
 // pid 1 of the restore's pid namespace: starts the application with its pid,
-// reaps, forwards signals, and reports the application's wait status.
+// reaps, forwards signals, and reports the application's wait statuses: each
+// stop (Ctrl-Z: ckpt-run's terminal handling must see it as in same-pid
+// mode) and then its end.
 pid_t g_ns_app = 0;
 void ns_forward(int sig) {
   if (g_ns_app > 0) kill(g_ns_app, sig);
@@ -106,13 +108,12 @@ void ns_forward(int sig) {
   for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH}) signal(sig, ns_forward);
   for (;;) {
     int status;
-    pid_t r = waitpid(-1, &status, 0);
+    pid_t r = waitpid(-1, &status, WUNTRACED);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) _exit(1);
-    if (r == app) {
-      if (write(status_out, &status, sizeof status) < 0) {}
-      _exit(0);  // the namespace and anything left in it ends with us
-    }
+    if (r != app) continue;
+    if (write(status_out, &status, sizeof status) < 0) {}
+    if (!WIFSTOPPED(status)) _exit(0);  // the namespace and anything left in it ends with us
   }
 }
 
@@ -243,14 +244,18 @@ void RestoredProcess::forward(int sig) const {
 
 int RestoredProcess::wait() const {
   int status = 0;
-  // Stops are reported too (job control), except through a namespace's init.
-  int flags = mode_ == CKPT_IDENTITY_NAMESPACE ? 0 : WUNTRACED;
-  while (waitpid(child_, &status, flags) < 0)
-    if (errno != EINTR) return status;
   if (mode_ == CKPT_IDENTITY_NAMESPACE) {
-    int app_status;
-    if (read(status_fd_, &app_status, sizeof app_status) == sizeof app_status) return app_status;
+    // The namespace's init reports the application's stops and its end.
+    ssize_t n;
+    while ((n = read(status_fd_, &status, sizeof status)) < 0 && errno == EINTR) {}
+    if (n == sizeof status && WIFSTOPPED(status)) return status;
+    int init_status = 0;
+    while (waitpid(child_, &init_status, 0) < 0 && errno == EINTR) {}
+    return n == sizeof status ? status : init_status;
   }
+  // Stops are reported too (job control).
+  while (waitpid(child_, &status, WUNTRACED) < 0)
+    if (errno != EINTR) return status;
   return status;
 }
 

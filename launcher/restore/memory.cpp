@@ -143,7 +143,7 @@ void MemoryRestorer::for_each_piece(uint64_t addr, uint64_t len, Fn&& fn) const 
 }
 
 void MemoryRestorer::fill_pages() {
-  size_t nblocks = 0;  // blobs follow all memory (load_blobs)
+  size_t nblocks = 0;  // blobs follow all memory (stream_blobs)
   while (nblocks < image_.index().size() && image_.index()[nblocks].first_addr < CKPT_BLOB_BASE) nblocks++;
   unsigned threads = restore_threads();
   struct Worker {

@@ -264,7 +264,9 @@ void enter_restorer(const RestoreContext& c) {
   auto* pt = a.alloc<ckpt_plan_timer>(timers.size());
   for (size_t i = 0; i < timers.size(); i++) {
     const PosixTimer& t = timers[i];
-    pt[i] = {t.id, t.clock, t.signo, t.notify, t.target_tid, 0, t.value, t.next_ns, t.interval_ns};
+    bool absolute = t.absolute && t.deadline_ns > 0;  // at its original expiry, whatever the downtime
+    pt[i] = {t.id, t.clock, t.signo, t.notify, t.target_tid, absolute ? 1 : 0, t.value,
+             absolute ? t.deadline_ns : t.next_ns, t.interval_ns};
   }
   p.timers = uint64_t(pt);
   p.ntimers = uint32_t(timers.size());
@@ -325,6 +327,9 @@ void enter_restorer(const RestoreContext& c) {
   p.nsignals = uint32_t(st.pending_signals.size());
   p.set_no_new_privs = st.no_new_privs;
   p.dumpable = st.dumpable ? 1 : 0;
+  p.set_nofile = c.set_nofile ? 1 : 0;
+  p.nofile_cur = c.nofile_cur;
+  p.nofile_max = c.nofile_max;
   info.closed_connections = c.fds->closed_connections;
   p.close_below = highest_open_fd() + 1;
 

@@ -22,6 +22,8 @@ struct RestoreContext {
   std::string images_dir;   // --images given at restore ("" keeps the image's)
   std::string image_path;
   bool verbose;
+  bool set_nofile = false;  // RLIMIT_NOFILE for the restorer to set last
+  uint64_t nofile_cur = 0, nofile_max = 0;
 };
 
 // Builds the plan and jumps to the restorer; returns only by exception

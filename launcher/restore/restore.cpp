@@ -35,9 +35,9 @@
 #include <memory>
 
 #include "actions.h"
-#include "blobs.h"
 #include "common/path_limits.h"
 #include "files.h"
+#include "fs_creds.h"
 #include "host_check.h"
 #include "identity.h"
 #include "terminal.h"
@@ -81,10 +81,50 @@ void write_pid_file(const std::string& path, pid_t pid) {
     fprintf(stderr, "ckpt-run: cannot write the pid file %s: %s\n", path.c_str(), strerror(errno));
 }
 
-void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
-  static const char* names[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
-                                "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"};
+const char* const kLimitNames[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+                                   "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME"};
+
+// RLIMIT_NOFILE is set by the restorer once every descriptor has its number
+// (the application may hold descriptors at or above its own limit, and ours
+// at temporary numbers above all of them). Until then our soft limit goes as
+// high as we may. Returns what the restorer sets: the image's limits, or
+// ours where raising the hard limit is not permitted.
+struct NofileLimit {
+  bool set = false;
+  uint64_t cur = 0, max = 0;
+};
+
+NofileLimit prepare_nofile(const ProcessState& st, std::vector<std::string>& warnings) {
+  NofileLimit out;
+  struct rlimit cur;
+  if (getrlimit(RLIMIT_NOFILE, &cur) != 0) return out;
+  // Temporaries (about two per open file, and a few of our own) sit above
+  // the application's highest number.
+  rlim_t needed = 3 + st.open_files.size() * 2 + 64;
+  for (const FdState& d : st.fds) needed = std::max<rlim_t>(needed, rlim_t(d.fd) + 1 + st.open_files.size() * 2 + 64);
+  struct rlimit high = {cur.rlim_max, cur.rlim_max};
+  struct rlimit more = {needed, needed};
+  if (cur.rlim_max < needed && setrlimit(RLIMIT_NOFILE, &more) == 0) high = more;  // root may
+  setrlimit(RLIMIT_NOFILE, &high);
   for (const Rlimit& r : st.rlimits) {
+    if (r.resource != RLIMIT_NOFILE) continue;
+    out = {true, r.cur, r.max};
+    struct rlimit now;
+    getrlimit(RLIMIT_NOFILE, &now);
+    struct rlimit raise = {now.rlim_cur, std::max<rlim_t>(now.rlim_max, r.max)};
+    if (r.max > now.rlim_max && setrlimit(RLIMIT_NOFILE, &raise) != 0) {
+      // Raising a hard limit needs CAP_SYS_RESOURCE: keep ours, within the image's soft limit.
+      warnings.push_back(std::string("cannot set RLIMIT_NOFILE as saved: ") + strerror(errno));
+      out.cur = std::min<uint64_t>(r.cur, now.rlim_max);
+      out.max = now.rlim_max;
+    }
+  }
+  return out;
+}
+
+void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
+  for (const Rlimit& r : st.rlimits) {
+    if (r.resource == RLIMIT_NOFILE) continue;  // prepare_nofile
     struct rlimit cur;
     if (getrlimit(r.resource, &cur) == 0 && cur.rlim_cur == r.cur && cur.rlim_max == r.max) continue;
     struct rlimit want = {r.cur, r.max};
@@ -92,7 +132,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
       // Raising a hard limit needs CAP_SYS_RESOURCE: keep ours, within the image's soft limit.
       struct rlimit fallback = {std::min<rlim_t>(r.cur, cur.rlim_max), cur.rlim_max};
       setrlimit(r.resource, &fallback);
-      warnings.push_back(std::string("cannot set RLIMIT_") + (r.resource < 16 ? names[r.resource] : "?") +
+      warnings.push_back(std::string("cannot set RLIMIT_") + (r.resource < 16 ? kLimitNames[r.resource] : "?") +
                          " as saved: " + strerror(errno));
     }
   }
@@ -105,10 +145,16 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
   try {
     prctl(PR_SET_PDEATHSIG, 0);
     terminal.in_child();
+    // From here on every path is looked up with the image user's rights
+    // (fs_creds.h); the restorer then takes the image's full credentials.
+    ImageFsCredentials as_image_user(st.creds);
     std::vector<std::string> warnings;
-    if (chdir(st.cwd.c_str()) != 0) throw RestoreError("cannot enter the working directory " + st.cwd + ": " + strerror(errno));
+    if (chdir(st.cwd.c_str()) != 0)
+      throw RestoreError("cannot enter the working directory " + st.cwd + " as uid " + std::to_string(st.creds.fsuid) +
+                         ": " + strerror(errno));
     umask(st.umask);
-    FdPlan fds = prepare_fds(st, load_blobs(chain.newest()), warnings);
+    NofileLimit nofile = prepare_nofile(st, warnings);
+    FdPlan fds = prepare_fds(st, chain.newest(), warnings);
     FreeSpace space;
     MemoryRestorer memory(chain, space, fds.memfd_by_inode);
     auto t0 = std::chrono::steady_clock::now();
@@ -123,7 +169,8 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
     ready_fd = move_above(ready_fd, fds.temp_base);
     error_fd = move_above(error_fd, fds.temp_base);
     RestoreContext c{&chain, &memory, &fds, &space, ready_fd, error_fd, identity, int32_t(getpid()),
-                     o.images_dir, o.target, o.verbose};  // both absolute (run_restore)
+                     o.images_dir, o.target, o.verbose,  // both absolute (run_restore)
+                     nofile.set, nofile.cur, nofile.max};
     enter_restorer(c);
   } catch (const std::exception& e) {
     std::string msg = e.what();
@@ -200,7 +247,14 @@ int run_restore(const Options& given, char** argv) {
             o.target.c_str());
     return kExitFailure;
   }
-  auto problems = host_problems(chain->newest(), find_library(), o.allow_changed_files);
+  std::vector<std::string> problems;
+  try {
+    ImageFsCredentials as_image_user(st.creds);  // the checks see only what the image's user may see
+    problems = host_problems(chain->newest(), find_library(), o.allow_changed_files);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "ckpt-run: cannot restore: %s\n", e.what());
+    return kExitFailure;
+  }
   if (!problems.empty()) {
     fprintf(stderr, "ckpt-run: cannot restore %s on this host:\n", o.target.c_str());
     for (const std::string& p : problems) fprintf(stderr, "  - %s\n", p.c_str());

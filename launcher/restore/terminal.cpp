@@ -1,7 +1,11 @@
 #include "terminal.h"
 
+#include <asm/termbits.h>  // the kernel's struct termios, as libckpt saves it
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <cstring>
 
 namespace ckpt {
 
@@ -35,6 +39,14 @@ void TerminalHandover::on_stop(pid_t app_pgrp) const {
   kill(getpid(), SIGTSTP);  // the shell sees the job stop; we resume on SIGCONT
   if (tty_ >= 0 && foreground_ && tcgetpgrp(tty_) == getpgrp()) set_foreground(tty_, app_pgrp);
   kill(-app_pgrp, SIGCONT);
+}
+
+bool apply_saved_termios(int fd, const std::string& saved) {
+  struct termios t;
+  static_assert(sizeof t == 36, "the kernel's struct termios");
+  if (saved.size() != sizeof t) return false;
+  memcpy(&t, saved.data(), sizeof t);
+  return ioctl(fd, TCSETS, &t) == 0;
 }
 
 void TerminalHandover::take_back() const {

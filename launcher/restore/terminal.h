@@ -9,6 +9,8 @@
 #pragma once
 #include <sys/types.h>
 
+#include <string>
+
 namespace ckpt {
 
 class TerminalHandover {
@@ -25,5 +27,10 @@ class TerminalHandover {
   int tty_ = -1;           // ckpt-run's terminal (its stdin), if any
   bool foreground_ = false;
 };
+
+// Applies terminal settings saved by libckpt: the kernel's struct termios
+// (TCGETS, asm/termbits.h), not glibc's larger one. False (nothing set) if
+// `saved` is not such a struct or the ioctl fails.
+bool apply_saved_termios(int fd, const std::string& saved);
 
 }  // namespace ckpt

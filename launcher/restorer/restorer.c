@@ -10,13 +10,15 @@
  *      (through a detour when the old and new places overlap)
  *   4. move regions that were prepared elsewhere (they collided with the
  *      launcher) into place with mremap
- *   5. mm fields and auxv (PR_SET_MM_MAP), file descriptors, signal
- *      dispositions, personality
+ *   5. mm fields and auxv (PR_SET_MM_MAP), file descriptors, RLIMIT_NOFILE
+ *      (only now: the application may have descriptors at or above its own
+ *      limit), signal dispositions, personality
  *   6. create the other threads with clone3(set_tid); every thread sets its
  *      own robust list, clear_child_tid, sigaltstack, name, affinity, rseq
  *      registration and credentials, then waits for the others
  *   7. re-create POSIX timers with their ids (targets may be threads) and
- *      the setitimer timers, with their remaining time; epoll interest
+ *      the setitimer timers, with their remaining time (TIMER_ABSTIME
+ *      ones at their original expiry); epoll interest
  *      lists (they name final descriptor numbers); file locks (last, since
  *      closing any descriptor of a file drops POSIX locks); pending signals
  *   8. tell ckpt-run the process is ready, and let every thread jump back to
@@ -288,7 +290,8 @@ static void restore_timers(const struct ckpt_plan* p) {
     if (t->next_ns || t->interval_ns) {
       struct kernel_itimerspec_ its = {t->interval_ns / 1000000000, t->interval_ns % 1000000000,
                                        t->next_ns / 1000000000, t->next_ns % 1000000000};
-      long r = ckpt_syscall4(NR_timer_settime_, id, 0, (long)&its, 0);
+      if (!its.value_sec && !its.value_nsec) its.value_nsec = 1; /* due now: a zero value would disarm it */
+      long r = ckpt_syscall4(NR_timer_settime_, id, t->flags /* TIMER_ABSTIME */, (long)&its, 0);
       if (r < 0) fail(p, "cannot arm POSIX timer", (uint64_t)t->id, r);
     }
   }
@@ -406,6 +409,11 @@ void restorer_main(struct ckpt_plan* p) {
   if (p->exe_fd >= 0) ckpt_syscall1(CKPT_NR_close, p->exe_fd);
 
   set_fds(p);
+  if (p->set_nofile) {
+    uint64_t lim[2] = {p->nofile_cur, p->nofile_max};
+    long r = ckpt_syscall4(CKPT_NR_prlimit64, 0, 7 /* RLIMIT_NOFILE */, (long)lim, 0);
+    if (r < 0) fail(p, "cannot restore RLIMIT_NOFILE", 0, r);
+  }
   set_signal_actions(p);
   ckpt_syscall1(CKPT_NR_personality, p->personality);
 

@@ -59,7 +59,7 @@ struct ckpt_plan_resume {  /* same layout as ckpt::ResumeContext */
 
 struct ckpt_plan_timer {   /* a POSIX timer, re-created with its id */
   int32_t id, clock, signo, notify;
-  int32_t target_tid, reserved;
+  int32_t target_tid, flags;  /* flags: TIMER_ABSTIME (next_ns is then the expiry on `clock`) */
   uint64_t value;
   int64_t next_ns, interval_ns;
 };
@@ -137,7 +137,8 @@ struct ckpt_plan {
   uint64_t locks;            /* struct ckpt_plan_lock[nlocks] */
   uint32_t nsignals, set_no_new_privs;
   uint64_t signals;          /* struct ckpt_plan_signal[nsignals] */
-  int32_t dumpable, reserved3;
+  int32_t dumpable, set_nofile;
+  uint64_t nofile_cur, nofile_max;  /* RLIMIT_NOFILE, set once the descriptors are in place */
   int32_t exe_fd;            /* closed after PR_SET_MM_MAP (-1: none) */
   uint32_t nsigactions, reserved1;
   uint64_t sigactions;       /* struct ckpt_plan_sigaction[nsigactions] */

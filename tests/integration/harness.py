@@ -415,12 +415,13 @@ class T:
             return subprocess.PIPE, subprocess.PIPE, out, err
         raise ValueError(capture)
 
-    def _popen(self, argv, tag, capture, user=None):
+    def _popen(self, argv, tag, capture, user=None, stdin=None):
         stdout, stderr, out, err = self._streams(tag, capture)
         argv = [str(a) for a in argv]
         self.log(f'{tag}: ' + ('' if user is None else f'(as user {user}) ') + ' '.join(argv))
         try:
-            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else stdin,
+                                     stdout=stdout, stderr=stderr,
                                      cwd=self.tmp, **user_popen_args(user))
         finally:
             if capture == 'file':
@@ -431,38 +432,40 @@ class T:
             pumps = [Pump(popen.stdout, out), Pump(popen.stderr, err)]
         return popen, out, err, pumps
 
-    def launch(self, argv, tag=None, capture='file', images=None, options=(), user=None, prefix=()):
+    def launch(self, argv, tag=None, capture='file', images=None, options=(), user=None, prefix=(), stdin=None):
         """Starts `ckpt-run --images DIR --pid-file F [options] ARGV...`.
 
         capture='file': stdout/stderr are regular files TAG.out/TAG.err (not
         O_APPEND); capture='pipe': they are pipes copied into those files.
         user: run it as that user (the test directory must be writable by
         it); prefix: a command that runs ckpt-run (e.g. a wrapper that
-        changes its namespaces and then execs it)."""
+        changes its namespaces and then execs it); stdin: a file
+        descriptor for its standard input (default /dev/null), e.g. a
+        pseudo-terminal."""
         tag = tag or self._tag('launch')
         images = images or self.path(tag + '-images')
         pid_file = self.path(tag + '.pid')
         popen, out, err, pumps = self._popen(
             [*prefix, self.env.ckpt_run, '--images', images, '--pid-file', pid_file, *options, *argv], tag, capture,
-            user=user)
+            user=user, stdin=stdin)
         app = App(self, tag, 'launch', popen, capture, pid_file, out, err, out, err)
         app.pumps = pumps
         app.images = images
         self.apps.append(app)
         return app
 
-    def restore(self, image, continues=None, tag=None, capture='file', options=(), user=None, prefix=()):
+    def restore(self, image, continues=None, tag=None, capture='file', options=(), user=None, prefix=(), stdin=None):
         """Starts `ckpt-run --pid-file F [options] --restore IMAGE` in the background.
 
         continues: the App whose image this is. If its streams were regular
         files, the restored application writes to them again, so the returned
-        App reads its output there. user, prefix: as for launch()."""
+        App reads its output there. user, prefix, stdin: as for launch()."""
         image = image.path if isinstance(image, Image) else image
         tag = tag or self._tag('restore')
         pid_file = self.path(tag + '.pid')
         popen, out, err, pumps = self._popen(
             [*prefix, self.env.ckpt_run, '--pid-file', pid_file, *options, '--restore', image], tag, capture,
-            user=user)
+            user=user, stdin=stdin)
         app_out, app_err = out, err
         if continues is not None and continues.capture == 'file':
             app_out, app_err = continues.out_path, continues.err_path

@@ -1,8 +1,10 @@
 """Kernel resources across checkpoint, kill -9 and restore: file
-descriptions shared by dups, deleted files, locks, pipes and FIFOs, event
-fds, timers, sockets, shared memory, private file mappings, credentials;
-real programs (sqlite3, redis-server); and what a checkpoint must refuse
-(seccomp, io_uring) or survive failing (a full disk).
+descriptions shared by dups, deleted and sparse files, locks, pipes and
+FIFOs, event fds, timers (absolute ones too), sockets (pairs, UDP), shared
+memory (POSIX shm too), file mappings, terminals, credentials and the rights
+a root restore uses on paths; real programs (sqlite3, redis-server, python3
+asyncio); and what a checkpoint must refuse (seccomp, io_uring, vfork,
+ptrace) or survive failing (a full disk).
 
 Fixtures: programs/res_*.c (see each file's header comment). The
 self-checking ones set up their resources, print "ready", wait for a
@@ -12,29 +14,35 @@ checks, all ok."""
 
 import hashlib
 import os
+import pty
 import re
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 
-from harness import (App, ProcRef, TestFailure, TestSkip, check, check_equal, read_text, test, user_popen_args,
-                     wait_until)
-from tests_threads import check_all_ok, ready, sleep_until, status_field, touch, unprivileged_user
+from harness import (App, ProcRef, TestFailure, TestSkip, check, check_equal, proc_stat, read_text, test,
+                     user_popen_args, wait_until)
+from tests_threads import check_all_ok, inspect, ready, sleep_until, status_field, touch, unprivileged_user
 
 # ----------------------------------------------------------------- helpers
 
 
-def plain(t, argv, tag, user=None):
+def plain(t, argv, tag, user=None, stdin=None):
     """An undisturbed run of a fixture without ckpt-run, in the background,
-    stdout/stderr in TAG.out/TAG.err; tracked (and killed at the end) like
-    the test's other applications."""
+    stdout/stderr in TAG.out/TAG.err (stdin: /dev/null unless a file
+    descriptor is given); tracked (and killed at the end) like the test's
+    other applications."""
     out, err = t.path(tag + '.out'), t.path(tag + '.err')
     argv = [str(a) for a in argv]
     t.log(f'{tag}: ' + ' '.join(argv))
     with open(out, 'wb') as o, open(err, 'wb') as e:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=o, stderr=e, cwd=t.tmp, **user_popen_args(user))
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else stdin, stdout=o, stderr=e,
+                             cwd=t.tmp, **user_popen_args(user))
     app = App(t, tag, 'plain', p, 'file', t.path(tag + '.pid'), out, err, out, err)
     app.pid, app.ref = p.pid, ProcRef(p.pid)
     t.apps.append(app)
@@ -191,6 +199,32 @@ def deleted_open_file(t):
     self_checked(t, FILES, 'deleted', before_trigger=outside)
 
 
+@test
+def sparse_deleted_file(t):
+    """A deleted 1 GiB file with three short strings and holes elsewhere,
+    and a 256 MiB memfd with two: the image holds only their data (it is
+    small), the restored file and memfd have their sizes, contents and
+    offsets and are still sparse, and the restore never held them in
+    memory (the restored process's peak RSS, which includes the restore,
+    stays under 256 MiB)."""
+    def small_image(app, d):
+        if app.kind != 'restore':
+            return
+        size = os.path.getsize(app.image)
+        t.log(f'image {app.image}: {size} bytes')
+        check(size < 8 << 20, f'the image of a process with a sparse 1 GiB file and 256 MiB memfd takes {size} bytes')
+
+    self_checked(t, FILES, 'sparse', before_trigger=small_image)
+
+
+@test
+def fds_above_nofile_limit(t):
+    """Descriptors at 500 and 700 opened before the process lowered its
+    RLIMIT_NOFILE to 100/200: the restore puts them back, and the limit
+    (set only once they are in place) is the app's and enforced."""
+    self_checked(t, FILES, 'nofile')
+
+
 LOCK_PROBE = r'''
 import fcntl, os, struct, sys
 d = sys.argv[1]
@@ -309,6 +343,76 @@ def eventfd_timerfd_epoll(t):
     check_equal(r.wait_exit(15), 0, 'exit status of the restored res_events epoll')
 
 
+def events_checked(t, mode, arg):
+    """res_events MODE TRIGGER ARG: an undisturbed run, then one
+    checkpointed, killed and restored before TRIGGER; the restored run's
+    checks all pass and match the undisturbed run's."""
+    prog = t.program('res_events')
+    ref_trigger = t.path('ref-trigger')
+    ref = plain(t, [prog, mode, ref_trigger, arg], f'{mode}-plain')
+    ref.wait_output(r'^ready')
+    touch(ref_trigger)
+    check_equal(ref.wait_exit(15), 0, f'exit status of the undisturbed res_events {mode}')
+    trigger = t.path('trigger')
+    app = t.launch([prog, mode, trigger, arg], capture='pipe')
+    ready(app)
+    app.wait_output(r'^ready')
+    _, r = cycle(t, app, f'res_events {mode}')
+    touch(trigger)
+    r.wait_output(r'^done failures=')
+    check_equal(r.wait_exit(15), 0, f'exit status of the restored res_events {mode}')
+    return check_all_ok(r.output(), ref.output(), f'res_events {mode} after the restore')
+
+
+@test
+def eventfd_64bit_count(t):
+    """An eventfd holding 0x100000005 (more than 32 bits) and an
+    EFD_SEMAPHORE one holding 3 keep their counts."""
+    events_checked(t, 'eventfd64', 0)
+
+
+ABS_DELAY = 5.0
+
+
+@test
+def absolute_timers(t):
+    """Timers set for an absolute time keep it: a CLOCK_MONOTONIC timerfd
+    set with TFD_TIMER_ABSTIME and a POSIX timer set with TIMER_ABSTIME, 5 s
+    ahead, checkpointed after 0.5 s, killed and restored 1.5 s later, fire
+    at their original deadline (not 4.5 s after the restore); CLOCK_REALTIME
+    ones keep their deadline (and the timerfd TFD_TIMER_CANCEL_ON_SET)."""
+    prog = t.program('res_events')
+    ref_trigger = t.path('ref-trigger')
+    ref = plain(t, [prog, 'abstime', ref_trigger, 1000], 'abstime-plain')
+    ref.wait_output(r'^fired timerfd ')
+    ref.wait_output(r'^fired posix ')
+    touch(ref_trigger)
+    check_equal(ref.wait_exit(15), 0, 'exit status of the undisturbed res_events abstime')
+
+    trigger = t.path('trigger')
+    app = t.launch([prog, 'abstime', trigger, int(ABS_DELAY * 1000)], capture='pipe')
+    ready(app)
+    m = app.wait_output(r'^ready mono=(\d+) deadline=(\d+)$')
+    deadline = int(m.group(2)) / 1e9
+    sleep_until(int(m.group(1)) / 1e9 + 0.5)
+    _, r = cycle(t, app, 'res_events abstime', downtime=lambda: time.sleep(1.5))
+    restored = time.monotonic()
+    check(restored < deadline - 0.5, f'the restore ended {restored - deadline:+.2f} s from the deadline: too late '
+                                     f'to tell an absolute timer from a relative one (machine too slow?)')
+    fired = {}
+    for what in ('timerfd', 'posix'):
+        fired[what] = int(r.wait_output(rf'^fired {what} mono=(\d+)$', timeout=15).group(1)) / 1e9
+        t.log(f'{what}: deadline {deadline:.3f}, restored {restored:.3f}, fired {fired[what]:.3f} '
+              f'({fired[what] - deadline:+.3f} s from the deadline)')
+        check(deadline - 0.01 <= fired[what] <= deadline + 0.5,
+              f'the absolute {what} fired {fired[what] - deadline:+.3f} s from its deadline (expected within 0.5 s; '
+              f'a relative restore fires about {ABS_DELAY - 0.5 - (deadline - restored):.1f} s late)')
+    touch(trigger)
+    r.wait_output(r'^done failures=')
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored res_events abstime')
+    check_all_ok(r.output(), ref.output(), 'res_events abstime after the restore')
+
+
 # ---------------------------------------------------------- 6. sockets
 
 
@@ -354,6 +458,142 @@ def tcp_listen_and_established(t):
     touch(stop)
     check_equal(r.wait_exit(15), 0, 'exit status of the restored res_net')
     check_equal(len(re.findall(r'^thaw ', r.output(), re.M)), 1, 'SIGTHAW deliveries after one restore')
+
+
+SOCKETS = 'res_sockets'
+
+
+def thaw_values(text):
+    return [int(v) for v in re.findall(r'^thaw value=(-?\d+)$', text, re.M)]
+
+
+@test
+def socket_pairs(t):
+    """AF_UNIX socket pairs inside the process (stream, datagram,
+    seqpacket, one half-closed) with data queued in both directions: after
+    the restore every queue reads back the same (message boundaries kept,
+    end-of-file after a shutdown), the descriptors keep their numbers,
+    flags and sharing, the pairs still carry data both ways, and SIGTHAW
+    says no socket was restored closed."""
+    thaw = thaw_signal(t)
+    r, _ = self_checked(t, SOCKETS, 'pairs', args=(thaw,))
+    check_equal(thaw_values(r.output()), [0], 'SIGTHAW values (sockets restored closed) after the restore')
+
+
+@test
+def udp_connected(t):
+    """Connected UDP sockets come back bound to the same local address and
+    connected to the same peer: a socket connected to another of the
+    process's sockets still reaches it from the same port and gets the
+    reply; one connected to the test's socket receives what the test sends
+    after the restore and its answer reaches the test from the same port.
+    SIGTHAW says no socket was restored closed."""
+    thaw = thaw_signal(t)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(('127.0.0.1', 0))
+        peer.settimeout(10)
+        port = peer.getsockname()[1]
+        out = {}
+
+        def record(app, d):
+            out['port'] = int(app.wait_output(r'^ready server=\d+ client=\d+ out=(\d+)$').group(1))
+
+        def send(app, d):
+            peer.sendto(b'from-test', ('127.0.0.1', out['port']))
+
+        def answer(what):
+            try:
+                data, addr = peer.recvfrom(64)
+            except socket.timeout:
+                raise TestFailure(f'{what}: nothing reached the test\'s socket within 10 s') from None
+            check_equal((data, addr), (b'from-app', ('127.0.0.1', out['port'])), f'{what}: what the test\'s socket got')
+
+        ref, _ = fixture_run(t, SOCKETS, 'udp', False, args=(thaw, port), after_ready=record, before_trigger=send)
+        answer('undisturbed run')
+        r, _ = fixture_run(t, SOCKETS, 'udp', True, args=(thaw, port), after_ready=record, before_trigger=send)
+        answer('restored run')
+    check_all_ok(r.output(), ref.output(), 'res_sockets udp after the restore')
+    check_equal(thaw_values(r.output()), [0], 'SIGTHAW values (sockets restored closed) after the restore')
+
+
+ASYNCIO = r'''
+import asyncio, os, sys, threading, time
+trigger = sys.argv[1]
+async def main():
+    loop = asyncio.get_running_loop()
+    print('ready', flush=True)
+    while not os.path.exists(trigger):
+        await asyncio.sleep(0.05)
+    fut = loop.create_future()
+    threading.Thread(target=lambda: loop.call_soon_threadsafe(fut.set_result, 'woken')).start()
+    t0 = time.monotonic()
+    try:
+        r = await asyncio.wait_for(fut, 5)
+    except Exception as e:
+        r = repr(e)
+    print(f'wakeup {r} {time.monotonic() - t0:.3f}', flush=True)
+    c0 = time.process_time()
+    await asyncio.sleep(2)
+    print(f'idle cpu {time.process_time() - c0:.3f}', flush=True)
+asyncio.run(main())
+'''
+
+
+@test
+def asyncio_after_restore(t):
+    """python3 asyncio: its event loop wakes itself through a socket pair
+    (the self-pipe). After the restore, another thread's
+    call_soon_threadsafe wakes the loop at once, and the loop idles in a
+    2 s sleep without spinning (it spun on a self-pipe restored closed)."""
+    from tests_core import python3
+    script = t.path('aio.py')
+    with open(script, 'w') as f:
+        f.write(ASYNCIO)
+    trigger = t.path('trigger')
+    app = t.launch([python3(), script, trigger], capture='pipe')
+    ready(app)
+    app.wait_output(r'^ready$')
+    time.sleep(0.3)
+    _, r = cycle(t, app, 'python3 asyncio')
+    time.sleep(0.5)
+    touch(trigger)
+    m = r.wait_output(r'^wakeup (\S+) ([\d.]+)$', timeout=15)
+    check_equal(m.group(1), 'woken', 'result of call_soon_threadsafe from another thread after the restore')
+    check(float(m.group(2)) < 1.0, f'the loop took {m.group(2)} s to wake up')
+    cpu = float(r.wait_output(r'^idle cpu ([\d.]+)$', timeout=15).group(1))
+    t.log(f'CPU time during a 2 s asyncio.sleep after the restore: {cpu:.3f} s')
+    check(cpu < 0.2, f'the restored event loop used {cpu:.3f} s of CPU in a 2 s idle sleep (spinning)')
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored python3')
+
+
+@test
+def listen_port_taken(t):
+    """Another process listens on the server's port while it is down: the
+    restore is refused after its short wait, saying that another socket
+    holds the address (the restored listener sets SO_REUSEADDR, so it is
+    not the killed process's connections, even though this server did not
+    set it). Once that socket is closed the same image restores and serves
+    the port."""
+    thaw = thaw_signal(t)
+    stop = t.path('stop')
+    app = t.launch([t.program('res_net'), stop, thaw, 'noreuse'], capture='pipe')
+    ready(app)
+    port = int(app.wait_output(r'^listening port=(\d+)').group(1))
+    img = t.checkpoint(app)
+    t.kill9(app)
+    with socket.socket() as taker:
+        taker.bind(('127.0.0.1', port))
+        taker.listen(1)
+        err = failed_restore(t, img, 'port taken by another socket', ['Address already in use', 'another socket'])
+        check('did not set SO_REUSEADDR' not in err,
+              f'the refusal blames SO_REUSEADDR, which the restore sets on listeners: {err.strip()[-300:]!r}')
+    r = t.restore(img, capture='pipe')
+    check_equal(ready(r), app.pid, 'pid of the restored res_net once the port is free')
+    conn, reply = ping(t, port, 1)
+    check_equal(reply, f'pong 1 conn=1 pid={app.pid}', 'reply from the restored server')
+    conn.close()
+    touch(stop)
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored res_net')
 
 
 # ------------------------------------------------------------ 7. itimers
@@ -427,6 +667,34 @@ def shared_memory_fork(t):
     its mapping are still one object, and a child forked after the restore
     shares both with the parent (the child writes, the parent sees)."""
     self_checked(t, FILES, 'shm')
+
+
+@test
+def posix_shm_mapping(t):
+    """A POSIX shared memory object (/dev/shm) mapped MAP_SHARED stays that
+    object after the restore: the mapping shows its path, a write the test
+    makes into the file after the restore is seen by the app and the app's
+    write reaches the file. One that was unlinked while mapped keeps its
+    contents (a copy, as for shared anonymous memory)."""
+    objects = []
+
+    def write_shm(app, d):
+        path = f'/dev/shm/ckpt-res-shm-{app.pid}'
+        objects.append(path)
+        check(os.path.exists(path), f'{app.tag}: {path} does not exist')
+        with open(path, 'r+b') as f:
+            f.seek(4096)
+            f.write(b'from-test\0')
+
+    try:
+        self_checked(t, FILES, 'posixshm', before_trigger=write_shm)
+        with open(objects[-1], 'rb') as f:
+            f.seek(100)
+            check_equal(f.read(9), b'app-after', f'{objects[-1]} at offset 100 after the restored run')
+    finally:
+        for path in objects:
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 @test
@@ -652,6 +920,91 @@ def io_uring_refused(t):
 
 
 @test
+def io_uring_ring_without_fd(t):
+    """A process whose io_uring descriptor is closed but whose rings are
+    still mapped (anon_inode:[io_uring]): the checkpoint is refused naming
+    io_uring and the process keeps running. Launched with
+    --ignore-unsupported, the checkpoint succeeds, the image lists the
+    ring as ignored, and the process restored without it keeps running."""
+    check_refused(t, 'io_uring_closed', 'io_uring')
+    prog = t.program('res_refuse')
+    stop = t.path('stop-ignored')
+    app = t.launch([prog, 'io_uring_closed', stop], capture='pipe', tag='ignored', options=['--ignore-unsupported'])
+    ready(app)
+    app.wait_output(r'^tick 3$')
+    img = t.checkpoint(app)
+    ignored = inspect(t, img).get('ignored') or []
+    t.log(f'ignored: {ignored}')
+    check(any('io_uring' in x for x in ignored), f'the image does not list the io_uring ring as ignored: {ignored}')
+    t.kill9(app)
+    r = t.restore(img, capture='pipe')
+    check_equal(ready(r), app.pid, 'pid of the process restored without its io_uring ring')
+    n = int(r.wait_output(r'^tick (\d+)$').group(1))
+    r.wait_output(rf'^tick {n + 3}$')
+    touch(stop)
+    r.wait_output(r'^done failures=0$')
+    check_equal(r.wait_exit(15), 0, 'exit status of the restored process')
+
+
+@test
+def vfork_refused(t):
+    """A process blocked in vfork() cannot take the checkpoint signal:
+    `ckpt-run --checkpoint` says so at once, naming the child that shares
+    its memory, sends nothing (no image appears), and the process finishes
+    normally once its child exits."""
+    prog = t.program('res_refuse')
+    stop = t.path('stop')
+    app = t.launch([prog, 'vfork', stop], capture='pipe')
+    ready(app)
+    child = app.wait_output(r'^vfork child (\d+)$').group(1)
+    res = t.ckpt('--checkpoint', app.pid, timeout=30)
+    t.log('checkpoint of the process in vfork(): ' + res.describe())
+    check(res.rc != 0, 'the checkpoint of a process in vfork() succeeded: ' + res.describe())
+    check(res.seconds < 10, f'the refusal took {res.seconds:.1f} s')
+    check('vfork' in res.err and child in res.err, 'the refusal names neither vfork() nor the child: ' + res.describe())
+    touch(stop)
+    app.wait_output(r'^done failures=0$')
+    check_equal(app.wait_exit(15), 0, 'exit status of the process that was in vfork()')
+    check_equal(os.listdir(app.images) if os.path.isdir(app.images) else [], [], 'files in the images directory')
+
+
+@test
+def clone_vm_child_refused(t):
+    """A child process made with clone(CLONE_VM) shares the process's
+    memory: `ckpt-run --checkpoint` refuses naming it, and libckpt itself,
+    sent the checkpoint signal directly, refuses naming it too (on the
+    app's stderr, no image); the process keeps running."""
+    prog = t.program('res_refuse')
+    stop = t.path('stop')
+    app = t.launch([prog, 'clone_vm', stop], capture='pipe')
+    ready(app)
+    child = app.wait_output(r'^ready clone_vm child (\d+)$').group(1)
+    res = t.ckpt('--checkpoint', app.pid, timeout=60)
+    t.log('ckpt-run --checkpoint: ' + res.describe())
+    check(res.rc != 0 and child in res.err and 'shares its memory' in res.err,
+          'ckpt-run --checkpoint did not refuse naming the child: ' + res.describe())
+    sig = int(t.ckpt('--print-signal', check_rc=0).out.strip())
+    t.send(app, sig)
+    wait_until(lambda: 'checkpoint failed' in read_text(app.err_path), 15, 'libckpt to report the refused checkpoint')
+    err = read_text(app.err_path)
+    check(child in err and 'shares the process\'s memory' in err, f'libckpt\'s refusal does not name child {child}: '
+                                                                   f'{err[-300:]!r}')
+    n = max(int(x) for x in re.findall(r'^tick (\d+)$', app.output(), re.M))
+    app.wait_output(rf'^tick {n + 3}$', timeout=10)
+    check_equal(os.listdir(app.images) if os.path.isdir(app.images) else [], [], 'files in the images directory')
+    touch(stop)
+    app.wait_output(r'^done failures=0$')
+    check_equal(app.wait_exit(15), 0, 'exit status of the process')
+
+
+@test
+def ptrace_tracer_refused(t):
+    """A process that traces its own child (PTRACE_SEIZE): the checkpoint
+    is refused naming ptrace and the child, and the process keeps running."""
+    check_refused(t, 'ptrace', 'ptrace')
+
+
+@test
 def checkpoint_disk_full(t):
     """Images on a 1 MiB tmpfs: a first small image fits; after the app
     grows 8 MiB of incompressible data the next checkpoint fails with a
@@ -760,3 +1113,294 @@ def credentials_dropped(t):
     to ckpt-test with supplementary groups: same ids, groups, capabilities
     and dumpable flag in every thread after the restore."""
     credentials(t, drop=True)
+
+
+# ------------------------------------------------ 14. paths and rights
+
+PATHS = 'res_paths'
+
+
+def failed_restore(t, img, what, words):
+    """A restore that must be refused: ckpt-run exits nonzero, naming each
+    of `words` on stderr, and leaves no process behind."""
+    r = t.restore(img, capture='pipe', tag=t._tag('refused-restore'))
+    rc = r.wait_exit(60)
+    err = read_text(r.launcher_err)
+    t.log(f'{what}: ckpt-run --restore exited {rc}: {err.strip()[-300:]!r}')
+    check(rc != 0, f'{what}: the restore succeeded')
+    for w in words:
+        check(w in err, f'{what}: the refusal does not say {w!r}: {err.strip()[-400:]!r}')
+    check(r.read_pid_file() is None, f'{what}: the refused restore wrote a pid file')
+    return err
+
+
+@test
+def restore_as_image_user(t):
+    """Root restores an ordinary user's image with that user's rights on
+    paths: after the checkpoint the user replaces a file the app had open
+    for writing, then a file it had mapped shared, by a symlink to a file
+    only root may read: both restores are refused (permission denied) and
+    root's file is untouched. With the files back, the restore works: the
+    working directory, the reopened file, the listening UNIX socket (its
+    new socket file belongs to the user), the re-created deleted file
+    (owned by the user) and the shared mapping all check out."""
+    user, uid = unprivileged_user(t)
+    check(user is not None, 'this test runs as root')
+    gid = user_popen_args(user)['group']
+    secret_dir = t.path('root-only')
+    os.mkdir(secret_dir, 0o700)
+    secret = os.path.join(secret_dir, 'secret.txt')
+    with open(secret, 'w') as f:
+        f.write('root secret\n')
+    os.chmod(secret, 0o600)
+
+    ref, _ = fixture_run(t, PATHS, 'user', False, user=user)
+    d = t.path('cr-dir')
+    os.mkdir(d)
+    os.chown(d, uid, gid)
+    images = t.path('cr-images')
+    os.mkdir(images, 0o700)
+    os.chown(images, uid, gid)
+    trigger = t.path('cr-trigger')
+    app = t.launch([t.program(PATHS), 'user', d, trigger], capture='pipe', user=user, images=images)
+    ready(app)
+    app.wait_output(r'^ready\b')
+    img = t.checkpoint(app)
+    t.kill9(app)
+
+    def swap(name):
+        """The user replaces DIR/name by a symlink to root's file."""
+        path = os.path.join(d, name)
+        os.rename(path, path + '.saved')
+        os.symlink(secret, path)
+        os.lchown(path, uid, gid)
+
+    def unswap(name):
+        path = os.path.join(d, name)
+        os.unlink(path)
+        os.rename(path + '.saved', path)
+
+    for name in ('out.txt', 'map.dat'):
+        swap(name)
+        failed_restore(t, img, f'{name} replaced by a symlink to a root-only file', [name, 'Permission denied'])
+        check_equal(read_text(secret), 'root secret\n', f'root\'s file after the restore with {name} swapped')
+        check_equal(oct(os.stat(secret).st_mode & 0o777), oct(0o600), 'mode of root\'s file')
+        unswap(name)
+
+    r = t.restore(img, capture='pipe')
+    check_equal(ready(r), app.pid, 'pid of the restored process')
+    check_equal(status_field(f'/proc/{r.pid}/status', 'Uid').split(), [str(uid)] * 4, 'Uid of the restored process')
+    sock = os.stat(os.path.join(d, 'sock'))
+    check_equal((sock.st_uid, sock.st_gid), (uid, gid), 'owner of the UNIX socket file the restore bound')
+    touch(trigger)
+    r.wait_output(r'^done failures=\d+$', timeout=30)
+    check_equal(r.wait_exit(30), 0, 'exit status of the restored res_paths user')
+    check_all_ok(r.output(), ref.output(), 'res_paths user after the restore')
+    check_equal(read_text(os.path.join(d, 'out.txt')), 'before\nafter\n', 'out.txt written before and after')
+    check_equal(read_text(secret), 'root secret\n', 'root\'s file at the end')
+
+
+# ---------------------------------------------------------- 15. terminals
+
+TTY = 'res_tty'
+
+
+def tty_settings(fd):
+    """(ECHO, ICANON, OPOST, VMIN, VTIME) of the terminal fd."""
+    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(fd)
+    return (bool(lflag & termios.ECHO), bool(lflag & termios.ICANON), bool(oflag & termios.OPOST),
+            cc[termios.VMIN][0] if isinstance(cc[termios.VMIN], bytes) else cc[termios.VMIN],
+            cc[termios.VTIME][0] if isinstance(cc[termios.VTIME], bytes) else cc[termios.VTIME])
+
+
+@test
+def terminal_settings(t):
+    """An app whose standard input is a terminal turns off echo, canonical
+    mode and output processing and sets VMIN/VTIME; it is restored with its
+    standard input on another (fresh) terminal: that terminal gets the
+    app's settings, seen from outside and by the app itself."""
+    prog = t.program(TTY)
+    fds = []
+    try:
+        ref_master, ref_slave = pty.openpty()
+        fds += [ref_master, ref_slave]
+        ref = plain(t, [prog, 'termios', t.path('ref-trigger')], 'termios-plain', stdin=ref_slave)
+        ref.wait_output(r'^ready$')
+        touch(t.path('ref-trigger'))
+        check_equal(ref.wait_exit(15), 0, 'exit status of the undisturbed res_tty termios')
+
+        master, slave = pty.openpty()
+        fds += [master, slave]
+        trigger = t.path('trigger')
+        app = t.launch([prog, 'termios', trigger], stdin=slave)
+        ready(app)
+        app.wait_output(r'^ready$')
+        check_equal(tty_settings(slave), (False, False, False, 3, 7), 'settings of the app\'s terminal')
+        img = t.checkpoint(app)
+        t.kill9(app)
+
+        master2, slave2 = pty.openpty()
+        fds += [master2, slave2]
+        check_equal(tty_settings(slave2)[:3], (True, True, True), 'a fresh terminal\'s echo, icanon, opost')
+        r = t.restore(img, continues=app, stdin=slave2)
+        check_equal(ready(r), app.pid, 'pid of the restored res_tty')
+        check_equal(tty_settings(slave2), (False, False, False, 3, 7),
+                    'settings of the restoring ckpt-run\'s terminal (echo, icanon, opost, VMIN, VTIME)')
+        touch(trigger)
+        r.wait_output(r'^done failures=\d+$')
+        check_equal(r.wait_exit(15), 0, 'exit status of the restored res_tty termios')
+        check_all_ok(app.output(), ref.output(), 'res_tty termios after the restore')
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+# A minimal job-control shell for a pseudo-terminal: session leader with the
+# terminal TTY as its controlling terminal, it runs CMD in a process group of
+# its own in the foreground and logs to LOG what waitpid(WUNTRACED) reports.
+# When the job stops it takes the terminal back, waits for the file LOG.fg
+# and then does what `fg` does (terminal to the job, SIGCONT to its group).
+JOB_SHELL = r'''
+import fcntl, os, signal, sys, termios, time
+tty, log_path, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+os.setsid()
+fd = os.open(tty, os.O_RDWR)
+fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+log = open(log_path, 'a', buffering=1)
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)
+    os.tcsetpgrp(fd, os.getpid())
+    signal.signal(signal.SIGTTOU, signal.SIG_DFL)
+    for i in (0, 1, 2):
+        os.dup2(fd, i)
+    os.execv(cmd[0], cmd)
+try:
+    os.setpgid(pid, pid)
+except OSError:
+    pass
+os.tcsetpgrp(fd, pid)
+while True:
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    if os.WIFSTOPPED(status):
+        log.write(f'stopped sig={os.WSTOPSIG(status)}\n')
+        os.tcsetpgrp(fd, os.getpgrp())
+        while not os.path.exists(log_path + '.fg'):
+            time.sleep(0.05)
+        os.unlink(log_path + '.fg')
+        os.tcsetpgrp(fd, pid)
+        os.killpg(pid, signal.SIGCONT)
+        log.write('continued\n')
+    else:
+        log.write(f'exited {os.waitstatus_to_exitcode(status)}\n')
+        sys.exit(0)
+'''
+
+
+class PtyReader:
+    """Collects what the programs write to a pseudo-terminal (its master)."""
+
+    def __init__(self, master):
+        self.master, self.text = master, ''
+
+    def read(self):
+        while select.select([self.master], [], [], 0)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.text += chunk.decode('utf-8', 'replace')
+        return self.text
+
+    def wait(self, pattern, timeout, what):
+        rx = re.compile(pattern, re.M)
+        return wait_until(lambda: rx.search(self.read().replace('\r', '')), timeout, what)
+
+    def last_tick(self):
+        ticks = re.findall(r'^tick (\d+)', self.read().replace('\r', ''), re.M)
+        return int(ticks[-1]) if ticks else 0
+
+
+def proc_state(pid):
+    st = proc_stat(pid)
+    return st[0] if st else None
+
+
+@test
+def ctrl_z_namespace_mode(t):
+    """Ctrl-Z with a restore inside a pid namespace (the original pid is
+    taken): under a job-control shell on a pseudo-terminal, Ctrl-Z stops
+    the restored app, ckpt-run notices and stops too (the shell sees the job
+    stopped and gets its terminal back); `fg` continues both, the app keeps
+    running in the foreground and ends normally."""
+    prog = t.program(TTY)
+    trigger = t.path('trigger')
+    app = t.launch([prog, 'ticks', trigger], capture='pipe')
+    ready(app)
+    app.wait_output(r'^tick 2$')
+    img = t.checkpoint(app)
+    t.send(app, signal.SIGSTOP)  # keeps its pid (the restore needs a namespace) and stays quiet
+
+    master, slave = pty.openpty()
+    try:
+        reader = PtyReader(master)
+        log, shell = t.path('job.log'), t.path('jobshell.py')
+        with open(shell, 'w') as f:
+            f.write(JOB_SHELL)
+        r = t.restore(img, capture='pipe', prefix=[sys.executable, shell, os.ttyname(slave), log])
+        os.close(slave)
+        slave = -1
+        hostpid = ready(r)
+        check(hostpid != app.pid, f'the restore reused pid {hostpid}, which the stopped original still holds')
+        check(status_field(f'/proc/{hostpid}/status', 'NSpid').split()[-1] == str(app.pid),
+              f'the restored app is not pid {app.pid} in a namespace: NSpid '
+              f'{status_field(f"/proc/{hostpid}/status", "NSpid")}')
+        reader.wait(r'^tick \d+', 10, 'ticks of the restored app on the terminal')
+        os.write(master, b'\x1a')  # Ctrl-Z
+        wait_until(lambda: 'stopped' in read_text(log), 10,
+                   'the job-control shell to see ckpt-run stopped after Ctrl-Z (job.log: ' + read_text(log) + ')')
+        check_equal(proc_state(hostpid), 'T', 'state of the restored app after Ctrl-Z')
+        time.sleep(0.5)
+        n = reader.last_tick()
+        check(proc_state(hostpid) == 'T' and reader.last_tick() == n, 'the app kept running while its job was stopped')
+        touch(log + '.fg')
+        wait_until(lambda: 'continued' in read_text(log), 10, 'the shell to continue the job')
+        reader.wait(rf'^tick {n + 3}\b', 10, f'the app to tick again after fg (last tick before: {n})')
+        check(proc_state(hostpid) not in (None, 'T'), f'the app is {proc_state(hostpid)} after fg')
+        touch(trigger)
+        reader.wait(r'^done failures=0', 10, 'the app to finish')
+        check_equal(r.wait_exit(15), 0, 'exit status of the job-control shell')
+        check(re.search(r'^exited 0$', read_text(log), re.M), f'ckpt-run\'s exit as the shell saw it: {read_text(log)!r}')
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    t.kill9(app)
+
+
+@test
+def written_files_may_change(t):
+    """A file the app writes through a MAP_SHARED writable mapping is
+    expected to change, like a file open for writing: the test rewrites and
+    grows it while the process is dead, the restore goes ahead, and the
+    restored mapping shows the file as it is now (and writes to it). A
+    missing one still stops the restore, naming it; so does a missing file
+    that was open for writing."""
+    def rewrite(app, d):
+        with open(os.path.join(d, 'written.dat'), 'r+b') as f:
+            f.write(b'test: rewritten\0')
+            f.seek(0, os.SEEK_END)
+            f.write(b'x' * 100)
+
+    ref, _ = fixture_run(t, PATHS, 'changed', False, before_trigger=rewrite)
+    r, d = fixture_run(t, PATHS, 'changed', True, downtime=rewrite)
+    check_all_ok(r.output(), ref.output(), 'res_paths changed after the restore')
+    check_equal(read_text(os.path.join(d, 'written.dat'))[:10], 'app: after', 'written.dat after the restored run')
+    for name in ('written.dat', 'log.txt'):
+        path = os.path.join(d, name)
+        os.rename(path, path + '.away')
+        failed_restore(t, r.image, f'{name} missing', [name, 'No such file'])
+        os.rename(path + '.away', path)

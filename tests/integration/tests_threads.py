@@ -1044,6 +1044,10 @@ def thr_setuid_images_dir(t):
         raise TestSkip('needs root (the program switches from root to uid 65534)')
     os.chmod(t.tmp, 0o711)  # uid 65534 must reach the images directory inside
     app = edge(t, 'setuid')
+    # The restore reopens the program's stdout and stderr with the rights of
+    # the image's user (65534): let that user write them.
+    for path in (app.out_path, app.err_path):
+        os.chown(path, 65534, -1)
     app.wait_output(r'^tick 2 uid=65534 ')
     check_equal(os.stat(app.images).st_uid, 65534, 'owner of the images directory after the program\'s setuid')
     img = t.checkpoint(app, timeout=30)

@@ -197,6 +197,8 @@ ProcessState sample_state() {
   pt0.value = 0x5555deadbeef;
   pt0.next_ns = 250000000;
   pt0.interval_ns = 1000000000;
+  pt0.absolute = true;
+  pt0.deadline_ns = 123456789012345;
   PosixTimer pt1;
   pt1.id = 7;
   pt1.clock = -6;  // a CPU-time clock id
@@ -364,6 +366,10 @@ ProcessState sample_state() {
   o.back().socket.reuse_addr = true;
   o.back().socket.v6only = true;
   o.back().socket.nodelay = true;
+  o.back().socket.peer_inode = 4242;
+  o.back().socket.shutdown = 2;
+  o.back().socket.sndbuf = 212992;
+  o.back().socket.rcvbuf = 425984;
   o.push_back(of(FdKind::EventFd, "anon_inode:[eventfd]", -1, O_RDWR, -1));
   o.back().counter = 7;
   o.back().efd_flags = 1;
@@ -374,6 +380,8 @@ ProcessState sample_state() {
   o.back().counter = 3;
   o.back().next_ns = 5000;
   o.back().interval_ns = 100000;
+  o.back().timer_flags = 3;  // TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET
+  o.back().deadline_ns = 1700000000123456789;
   o.push_back(of(FdKind::SignalFd, "anon_inode:[signalfd]", -1, O_RDONLY, -1));
   o.back().sigmask = 0x4002;
   o.push_back(of(FdKind::Epoll, "anon_inode:[eventpoll]", -1, O_RDWR, -1));
@@ -751,11 +759,17 @@ void check_open_file(const OpenFile& want, const OpenFile& got) {
   EQ(socket.v6only);
   EQ(socket.keepalive);
   EQ(socket.nodelay);
+  EQ(socket.peer_inode);
+  EQ(socket.shutdown);
+  EQ(socket.sndbuf);
+  EQ(socket.rcvbuf);
   EQ(counter);
   EQ(efd_flags);
   EQ(clock);
   EQ(next_ns);
   EQ(interval_ns);
+  EQ(timer_flags);
+  EQ(deadline_ns);
   EQ(sigmask);
   CHECK_MESSAGE(want.epoll.size() == got.epoll.size(), "epoll count");
   for (size_t i = 0; i < want.epoll.size() && i < got.epoll.size(); i++) {
@@ -803,6 +817,8 @@ void check_timer(const PosixTimer& want, const PosixTimer& got) {
   EQ(value);
   EQ(next_ns);
   EQ(interval_ns);
+  EQ(absolute);
+  EQ(deadline_ns);
 }
 
 void check_itimer(const IntervalTimer& want, const IntervalTimer& got) {

@@ -165,8 +165,73 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
 
 namespace ckpt {
 
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+constexpr uint64_t kPageMask = 4095;
+
+// Adds [off, off + len) of blob bytes read by `read`, page by page (the
+// last page padded with zeros).
+template <class Read>
+bool add_blob_range(uint64_t base, uint64_t off, uint64_t len, unsigned char* buf, ImageWriter& w, Read&& read,
+                    Msg& err) {
+  for (uint64_t done = 0; done < len; done += kChunk) {
+    size_t n = size_t(std::min<uint64_t>(kChunk, len - done));
+    if (!read(buf, n, off + done)) return false;
+    size_t padded = (n + kPageMask) & ~size_t(kPageMask);
+    memset(buf + n, 0, padded - n);
+    if (!w.add_data(base + off + done, buf, uint32_t(padded / 4096), true)) {
+      err << "cannot write the image: " << w.error_text();
+      return false;
+    }
+  }
+  return true;
+}
+
+// A blob held by a descriptor (a deleted file, a memfd). It is read through
+// an open file description of its own (/proc/self/fd/N): SEEK_DATA and
+// SEEK_HOLE find its data extents without moving the application's offset
+// (a forked writer shares it), and only the extents are saved, so a restore
+// re-creates the holes. A descriptor that cannot be reopened is read whole.
+bool write_fd_blob(const Blob& b, int src, uint64_t base, unsigned char* buf, ImageWriter& w, Msg& err) {
+  long own = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long((Msg() << "/proc/self/fd/" << src).c_str()),
+                           O_RDONLY | O_CLOEXEC, 0);
+  int fd = own >= 0 ? int(own) : src;
+  auto read = [&](unsigned char* to, size_t n, uint64_t off) {
+    long r = ckpt_syscall4(CKPT_NR_pread64, fd, long(to), long(n), long(off));
+    if (r == long(n)) return true;
+    err << "cannot read " << b.what.c_str() << ": " << (r < 0 ? errno_name(int(-r)) : "short read");
+    return false;
+  };
+  bool ok = true;
+  uint64_t pos = 0, written = 0;  // bytes below `written` are in the image
+  while (ok && pos < b.size) {
+    uint64_t data = pos, hole = b.size;
+    if (own >= 0) {
+      long d = ckpt_syscall3(CKPT_NR_lseek, fd, long(pos), SEEK_DATA);
+      if (d == -ENXIO) break;  // only a hole up to the end
+      if (d >= 0) {
+        long h = ckpt_syscall3(CKPT_NR_lseek, fd, d, SEEK_HOLE);
+        data = uint64_t(d);
+        hole = h > d ? uint64_t(h) : b.size;
+      }
+    }
+    if (data >= b.size) break;
+    hole = std::min(hole, b.size);
+    // Whole pages: an extent that ends inside a page brings the rest of it.
+    uint64_t from = std::max(data & ~kPageMask, written);
+    uint64_t to = std::min((hole + kPageMask) & ~kPageMask, b.size);
+    if (to > from) ok = add_blob_range(base, from, to - from, buf, w, read, err);
+    written = std::max(written, (to + kPageMask) & ~kPageMask);
+    pos = std::max(hole, written);
+  }
+  if (own >= 0) ckpt_syscall1(CKPT_NR_close, own);
+  return ok;
+}
+
+}  // namespace
+
 bool write_blobs(const ProcessState& st, const FdCapture& fc, ImageWriter& w, Msg& err) {
-  constexpr size_t kChunk = 1 << 20;
   auto buf = static_cast<unsigned char*>(arena::allocate(kChunk));
   if (!buf) {
     err << "out of memory";
@@ -176,22 +241,13 @@ bool write_blobs(const ProcessState& st, const FdCapture& fc, ImageWriter& w, Ms
   for (size_t i = 0; ok && i < st.blobs.size(); i++) {
     const BlobSource& src = fc.blobs[i];
     uint64_t base = CKPT_BLOB_BASE + (uint64_t(i) << CKPT_BLOB_SHIFT);
-    for (uint64_t off = 0; ok && off < src.size; off += kChunk) {
-      size_t n = size_t(std::min<uint64_t>(kChunk, src.size - off));
-      if (src.data) {
-        memcpy(buf, src.data + off, n);
-      } else {
-        long r = ckpt_syscall4(CKPT_NR_pread64, src.fd, long(buf), long(n), long(off));
-        if (r != long(n)) {
-          err << "cannot read " << st.blobs[i].what.c_str() << ": " << (r < 0 ? errno_name(int(-r)) : "short read");
-          ok = false;
-          break;
-        }
-      }
-      size_t padded = (n + 4095) & ~size_t(4095);
-      memset(buf + n, 0, padded - n);
-      ok = w.add_data(base + off, buf, uint32_t(padded / 4096), true);
-      if (!ok) err << "cannot write the image: " << w.error_text();
+    if (src.data) {
+      ok = add_blob_range(base, 0, src.size, buf, w, [&](unsigned char* to, size_t n, uint64_t off) {
+        memcpy(to, src.data + off, n);
+        return true;
+      }, err);
+    } else {
+      ok = write_fd_blob(st.blobs[i], src.fd, base, buf, w, err);
     }
   }
   arena::release(buf);

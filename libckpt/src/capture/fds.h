@@ -38,6 +38,8 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
 // Kind-specific details (fds_kinds.cpp). `fdinfo` is /proc/self/fdinfo/N.
 bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& fdinfo, FdCapture& fc, Msg& err);
 void parse_locks(const std::string& fdinfo, int32_t pid, std::vector<FileLock>& out);
+// Connected AF_UNIX sockets: peer, shutdown state, queued data (unix_sockets.cpp).
+bool capture_unix_socket(ProcessState& st, OpenFile& f, int fd, FdCapture& fc, Msg& why);
 
 std::string to_hex(const void* data, size_t len);
 

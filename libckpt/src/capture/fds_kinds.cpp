@@ -22,6 +22,7 @@ namespace {
 enum {
   kNrGetsockname = 51, kNrGetpeername = 52, kNrGetsockopt = 55, kNrTee = 276,
   kFGetPipeSz = 1032, kFSetPipeSz = 1031, kFGetSeals = 1034, kSpliceNonblock = 2,
+  kTfdAbstime = 1,
 };
 
 // Lines of an fdinfo text that start with `key`, value after it.
@@ -193,7 +194,8 @@ bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& f
     case FdKind::Directory:
     case FdKind::Terminal: {
       if (f.kind == FdKind::Terminal) {
-        struct termios t;
+        struct termios t;  // the kernel's (asm/termbits.h): ckpt-run sets it back with TCSETS
+        static_assert(sizeof t == 36, "the kernel's struct termios");
         if (ckpt_syscall3(CKPT_NR_ioctl, fd, TCGETS, long(&t)) == 0) f.termios = to_hex(&t, sizeof t);
       }
       return true;
@@ -210,7 +212,7 @@ bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& f
     case FdKind::Fifo:  // its buffer dies with the last process holding it open
       return capture_pipe_buffer(st, f, fd, fc, why);
     case FdKind::Socket:
-      return capture_socket(f, fd, why);
+      return capture_socket(f, fd, why) && (f.socket.family != AF_UNIX || capture_unix_socket(st, f, fd, fc, why));
     case FdKind::EventFd:
       f.counter = parse_u64(field(fdinfo, "eventfd-count:"), 16);
       if (parse_u64(field(fdinfo, "eventfd-semaphore:")) == 1) f.efd_flags |= 1;  // EFD_SEMAPHORE
@@ -220,6 +222,14 @@ bool capture_fd_kind(ProcessState& st, OpenFile& f, int fd, const std::string& f
       f.counter = parse_u64(field(fdinfo, "ticks:"));
       f.next_ns = parse_timespec(field(fdinfo, "it_value:"));
       f.interval_ns = parse_timespec(field(fdinfo, "it_interval:"));
+      // An absolute timer expires at a time on its clock, not after a delay:
+      // the restore sets that time again (fdinfo shows only what remains).
+      f.timer_flags = uint32_t(parse_u64(field(fdinfo, "settime flags:"), 8));
+      if ((f.timer_flags & kTfdAbstime) && (f.next_ns || f.interval_ns)) {
+        struct timespec now;
+        if (ckpt_syscall2(CKPT_NR_clock_gettime, f.clock, long(&now)) == 0)
+          f.deadline_ns = int64_t(now.tv_sec) * 1000000000 + now.tv_nsec + f.next_ns;
+      }
       return true;
     case FdKind::SignalFd:
       f.sigmask = parse_u64(field(fdinfo, "sigmask:"), 16);

@@ -38,6 +38,7 @@ struct ParseCtx {
   MemoryCapture* mc;
   const std::vector<AddressRange>* exclude;
   Msg* err;
+  bool ignore_unsupported;  // record refused mappings in st->ignored and leave them out
   bool failed = false;
   bool last_fixed = false;  // the last region emitted had the tracker's protection replaced
 };
@@ -143,8 +144,29 @@ void on_mapping(const MapsEntry& e, void* vctx) {
     return;
   }
   bool anonymous = e.inode == 0 || name.empty() || name[0] == '[';
+  // A POSIX shared memory object (/dev/shm) outlives the process and other
+  // processes may share it: while it exists it is re-mapped like a shared
+  // file; an unlinked one is saved like memfd memory.
+  bool posix_shm = starts_with(name, "/dev/shm/");
   bool shmem_object = e.dev_major == 0 && (starts_with(name, "/memfd:") || starts_with(name, "/dev/zero") ||
-                                           starts_with(name, "/SYSV") || starts_with(name, "/dev/shm/"));
+                                           starts_with(name, "/SYSV") || (posix_shm && ends_with(name, " (deleted)")));
+  if (starts_with(name, "anon_inode:")) {
+    // Memory of a kernel object (io_uring rings, perf buffers, ...), which
+    // can outlive the object's descriptor: nothing to re-create it from.
+    Msg why;
+    if (name.find("io_uring") != std::string::npos) why << "an io_uring ring";
+    else if (name.find("perf_event") != std::string::npos) why << "a perf event buffer";
+    else why << "memory of the kernel object " << name.c_str();
+    why << " is mapped at " << Hex{e.start} << "-" << Hex{e.end} << " (" << name.c_str()
+        << "), which cannot be checkpointed";
+    if (c.ignore_unsupported) {
+      c.st->ignored.push_back(std::string(why.c_str()) + "; not restored (--ignore-unsupported)");
+      return;
+    }
+    *c.err << why.c_str();
+    c.failed = true;
+    return;
+  }
   if (starts_with(name, "/[aio]")) {
     *c.err << "the process has an asynchronous I/O (io_setup) ring at " << Hex{e.start}
            << ", which cannot be checkpointed";
@@ -376,7 +398,7 @@ bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, M
 }
 
 bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
-                     const std::vector<AddressRange>& exclude_in, Msg& err) {
+                     const std::vector<AddressRange>& exclude_in, bool ignore_unsupported, Msg& err) {
   long buf = ckpt_syscall6(CKPT_NR_mmap, 0, kSmapsReserve, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (CKPT_IS_ERR(buf)) {
@@ -414,7 +436,7 @@ bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
     size_t n = arena::ranges(ranges, 4096);
     for (size_t i = 0; i < n; i++) exclude.push_back({ranges[i].start, ranges[i].end});
     std::sort(exclude.begin(), exclude.end(), [](const AddressRange& a, const AddressRange& b) { return a.start < b.start; });
-    ParseCtx c{&st, &files, &mc, &exclude, &err};
+    ParseCtx c{&st, &files, &mc, &exclude, &err, ignore_unsupported};
     if (!parse_maps(text, len, on_mapping, &c)) {
       err << "cannot parse /proc/self/smaps";
       ok = false;

@@ -6,11 +6,14 @@
 //   shared anonymous, memfd, /dev/zero               present pages saved
 //   private file mapping (code, data of libraries)  re-mapped from the file;
 //                                                    pages the process modified saved
-//   shared file mapping                              re-mapped; the file holds the data
+//   shared file mapping, POSIX shm (/dev/shm)       re-mapped; the file holds the data
+//   POSIX shm unlinked while mapped                  present pages saved, like memfd
 //   a mapped file deleted or replaced since mapping  every page saved, re-created anonymous
 //   vdso / vvar                                      never saved; layout and hash recorded
 //   libckpt's own scratch memory                     excluded
-// Device mappings (VM_IO/VM_PFNMAP) and SysV shared memory make the checkpoint fail.
+// Device mappings (VM_IO/VM_PFNMAP), SysV shared memory, AIO rings and
+// memory of kernel objects (anon_inode: io_uring, perf events) make the
+// checkpoint fail.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -51,8 +54,12 @@ bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& t
 bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, Msg& err);
 void unmap_staging(const ProcessState& st, MemoryCapture& mc);
 
+// Fails (naming it) on memory libckpt cannot re-create: device mappings,
+// SysV shared memory, AIO rings, kernel objects' memory (anon_inode:
+// io_uring rings, perf buffers...) unless `ignore_unsupported`, which leaves
+// the latter out and records them in ProcessState::ignored.
 bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
-                     const std::vector<AddressRange>& exclude, Msg& err);
+                     const std::vector<AddressRange>& exclude, bool ignore_unsupported, Msg& err);
 bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w, Msg& err);
 
 bool page_is_zero(const void* page);

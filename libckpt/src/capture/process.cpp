@@ -1,6 +1,7 @@
 #include "process.h"
 
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -17,6 +18,8 @@
 namespace ckpt {
 
 namespace {
+
+constexpr long kNrKcmp = 312;
 
 std::vector<uint64_t> numbers(const std::string& s, int base) {
   std::vector<uint64_t> out;
@@ -166,10 +169,28 @@ void link_executable(ProcessState& st, FileTable&) {
     if (st.files[i].dev == sb.st_dev && st.files[i].ino == sb.st_ino) st.exe_file = int32_t(i);
 }
 
-void capture_children(ProcessState& st, int32_t tid) {
+bool capture_children(ProcessState& st, int32_t tid, const int32_t* tids, size_t ntids, Msg& err) {
   std::string text;
-  if (!read_proc_file((Msg() << "/proc/self/task/" << tid << "/children").c_str(), text)) return;
-  for (uint64_t pid : numbers(text, 10)) st.children.push_back(int32_t(pid));
+  if (!read_proc_file((Msg() << "/proc/self/task/" << tid << "/children").c_str(), text)) return true;
+  for (uint64_t pid : numbers(text, 10)) {
+    if (ckpt_syscall5(kNrKcmp, st.pid, long(pid), KCMP_VM, 0, 0) == 0) {
+      err << "child process " << pid << " shares the process's memory (vfork() or clone(CLONE_VM)); a process "
+          << "whose address space another process uses cannot be checkpointed";
+      return false;
+    }
+    std::string status;
+    if (read_proc_file((Msg() << "/proc/" << pid << "/status").c_str(), status)) {
+      int64_t tracer = int64_t(parse_u64(status_field(status, "TracerPid")));
+      for (size_t i = 0; i < ntids; i++)
+        if (tracer && tids[i] == tracer) {
+          err << "the process traces its child process " << pid << " (ptrace, from thread " << tracer
+              << "): a ptrace relationship cannot be checkpointed";
+          return false;
+        }
+    }
+    st.children.push_back(int32_t(pid));
+  }
+  return true;
 }
 
 }  // namespace ckpt

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/raw_syscall.h"
+#include "interpose/records.h"
 #include "procfs.h"
 
 namespace ckpt {
@@ -84,6 +85,14 @@ bool capture_timers(ProcessState& st, Msg& err) {
     }
     t.next_ns = ns(v.value);
     t.interval_ns = ns(v.interval);
+    // An absolute timer expires at a time on its clock: record that time
+    // (CPU-time clocks, negative ids, stay relative).
+    struct timespec now;
+    if (timer_is_absolute(t.id) && t.clock >= 0 && (t.next_ns || t.interval_ns) &&
+        ckpt_syscall2(CKPT_NR_clock_gettime, t.clock, long(&now)) == 0) {
+      t.absolute = true;
+      t.deadline_ns = ns(now) + t.next_ns;
+    }
   }
   for (int which : {ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF}) {
     struct itimerval v{};

@@ -318,12 +318,15 @@ json open_file_json(const OpenFile& f) {
       j["socket"] = {{"family", k.family},         {"type", k.type},           {"protocol", k.protocol},
                      {"listening", k.listening},   {"backlog", k.backlog},     {"local", k.local},
                      {"peer", k.peer},             {"reuse_addr", k.reuse_addr}, {"reuse_port", k.reuse_port},
-                     {"v6only", k.v6only},         {"keepalive", k.keepalive}, {"nodelay", k.nodelay}};
+                     {"v6only", k.v6only},         {"keepalive", k.keepalive}, {"nodelay", k.nodelay},
+                     {"peer_inode", k.peer_inode}, {"shutdown", k.shutdown},   {"sndbuf", k.sndbuf},
+                     {"rcvbuf", k.rcvbuf}};
       break;
     }
     case FdKind::EventFd: j["eventfd"] = {{"count", f.counter}, {"flags", f.efd_flags}}; break;
     case FdKind::TimerFd:
-      j["timerfd"] = {{"clock", f.clock}, {"ticks", f.counter}, {"next_ns", f.next_ns}, {"interval_ns", f.interval_ns}};
+      j["timerfd"] = {{"clock", f.clock},          {"ticks", f.counter},           {"next_ns", f.next_ns},
+                      {"interval_ns", f.interval_ns}, {"flags", f.timer_flags}, {"deadline_ns", f.deadline_ns}};
       break;
     case FdKind::SignalFd: j["signalfd"] = {{"mask", f.sigmask}}; break;
     case FdKind::Epoll: {
@@ -395,6 +398,12 @@ OpenFile open_file_from(const Reader& r) {
     s.v6only = k.boolean("v6only");
     s.keepalive = k.boolean("keepalive");
     s.nodelay = k.boolean("nodelay");
+    if (k.has("peer_inode")) {  // older images: no socket pairs
+      s.peer_inode = k.u64("peer_inode");
+      s.shutdown = k.u32("shutdown");
+      s.sndbuf = k.u32("sndbuf");
+      s.rcvbuf = k.u32("rcvbuf");
+    }
   }
   if (r.has("eventfd")) {
     Reader e = r.obj("eventfd");
@@ -408,6 +417,9 @@ OpenFile open_file_from(const Reader& r) {
     f.next_ns = t.i64("next_ns");
     f.interval_ns = t.i64("interval_ns");
     if (f.next_ns < 0 || f.interval_ns < 0) t.fail("next_ns", "negative time");
+    if (t.has("flags")) f.timer_flags = t.u32("flags");  // images before absolute timers lack these
+    if (t.has("deadline_ns")) f.deadline_ns = t.i64("deadline_ns");
+    if (f.deadline_ns < 0) t.fail("deadline_ns", "negative time");
   }
   if (r.has("signalfd")) f.sigmask = r.obj("signalfd").u64("mask");
   if (r.has("epoll")) {
@@ -474,7 +486,7 @@ std::string manifest_to_json(const ProcessState& st) {
   for (auto& t : st.timers)
     timers.push_back({{"id", t.id}, {"clock", t.clock}, {"signo", t.signo}, {"notify", t.notify},
                       {"target_tid", t.target_tid}, {"value", t.value}, {"next_ns", t.next_ns},
-                      {"interval_ns", t.interval_ns}});
+                      {"interval_ns", t.interval_ns}, {"absolute", t.absolute}, {"deadline_ns", t.deadline_ns}});
   j["timers"] = timers;
   json itimers = json::array();
   for (auto& t : st.itimers)
@@ -624,6 +636,9 @@ ProcessState manifest_from_json(const std::string& text) {
       t.next_ns = e.i64("next_ns");
       t.interval_ns = e.i64("interval_ns");
       if (t.next_ns < 0 || t.interval_ns < 0) e.fail("next_ns", "negative time");
+      if (e.has("absolute")) t.absolute = e.boolean("absolute");  // older images: relative
+      if (e.has("deadline_ns")) t.deadline_ns = e.i64("deadline_ns");
+      if (t.deadline_ns < 0) e.fail("deadline_ns", "negative time");
       st.timers.push_back(t);
     }
   i = 0;

@@ -135,6 +135,13 @@ struct SocketState {
   int32_t backlog = 128;
   std::string local, peer;          // sockaddr bytes, hex
   bool reuse_addr = false, reuse_port = false, v6only = false, keepalive = false, nodelay = false;
+  // AF_UNIX, connected: the peer socket's inode (0: unknown), our end's
+  // shutdown bits (1 receive, 2 send), buffer sizes as getsockopt shows them.
+  // The data queued for reading is OpenFile::blob (a datagram or seqpacket
+  // socket's as [u32 length][bytes] per message).
+  uint64_t peer_inode = 0;
+  uint32_t shutdown = 0;
+  uint32_t sndbuf = 0, rcvbuf = 0;
 };
 
 // One open file description: what every descriptor referring to it shares
@@ -157,7 +164,9 @@ struct OpenFile {
   uint64_t counter = 0;             // eventfd count, timerfd ticks
   uint32_t efd_flags = 0;           // eventfd: EFD_SEMAPHORE
   int32_t clock = 0;                // timerfd
-  int64_t next_ns = 0, interval_ns = 0;
+  int64_t next_ns = 0, interval_ns = 0;  // remaining time, period
+  uint32_t timer_flags = 0;         // timerfd: TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET
+  int64_t deadline_ns = 0;          // timerfd with TFD_TIMER_ABSTIME: the expiry, on its clock
   uint64_t sigmask = 0;             // signalfd
   std::vector<EpollItem> epoll;
   std::vector<InotifyWatch> inotify;
@@ -195,6 +204,8 @@ struct PosixTimer {
   int32_t target_tid = 0;           // thread for SIGEV_THREAD_ID
   uint64_t value = 0;               // sigev_value
   int64_t next_ns = 0, interval_ns = 0;  // 0/0: disarmed
+  bool absolute = false;            // armed with TIMER_ABSTIME (recorded by libckpt's timer_settime)
+  int64_t deadline_ns = 0;          // absolute: the expiry, on its clock
 };
 
 // setitimer(2) timers (ITIMER_REAL is alarm()'s).

@@ -39,7 +39,7 @@ extern "C" __attribute__((noreturn)) void __longjmp_chk(jmp_buf, int);
   X(sigtimedwait) X(signalfd) X(sigpending) X(nanosleep) X(clock_nanosleep) X(sleep) X(usleep)       \
   X(pause) X(poll) X(ppoll) X(select) X(pselect) X(epoll_wait) X(epoll_pwait) X(sem_wait)            \
   X(sem_timedwait) X(sem_clockwait) X(close) X(dup2) X(dup3) X(close_range) X(closefrom)             \
-  X(pthread_create) X(pthread_exit) X(timer_create) X(timer_delete) X(listen) X(inotify_add_watch)   \
+  X(pthread_create) X(pthread_exit) X(timer_create) X(timer_delete) X(timer_settime) X(listen) X(inotify_add_watch)   \
   X(inotify_rm_watch) X(read) X(pread) X(pread64) X(readv) X(preadv) X(preadv2) X(recv) X(recvfrom)     \
   X(recvmsg) X(recvmmsg) X(fread) X(fread_unlocked) X(fgets) X(getdelim) X(readlink) X(readlinkat)     \
   X(getcwd) X(stat) X(lstat) X(fstat) X(fstatat) X(statx) X(statfs) X(fstatfs) X(getdents64)           \

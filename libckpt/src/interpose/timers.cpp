@@ -9,6 +9,9 @@
 // thread that runs the application's function, as glibc does. The timer_t
 // handed back is the kernel timer id, which glibc's timer_settime,
 // timer_gettime and timer_getoverrun accept as they are.
+//
+// timer_settime is watched for TIMER_ABSTIME: an absolute timer is restored
+// at its original expiry, not at its remaining time after the restore.
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +24,7 @@
 #include <cstring>
 
 #include "common/raw_syscall.h"
+#include "records.h"
 #include "real.h"
 #include "runtime/config.h"
 #include "runtime/runtime.h"
@@ -40,6 +44,19 @@ struct ThreadTimer {
 };
 
 ThreadTimer g_timers[kMaxTimers];
+
+// Kernel timer ids last armed with TIMER_ABSTIME (timer_gettime only shows
+// the remaining time). Atomic bits: the checkpoint reads them while
+// application threads are frozen.
+constexpr int kMaxAbsoluteIds = 1 << 16;
+uint64_t g_absolute[kMaxAbsoluteIds / 64];
+
+void note_absolute(intptr_t id, bool absolute) {
+  if (id < 0 || id >= kMaxAbsoluteIds) return;  // glibc's own SIGEV_THREAD handles, ids beyond the table
+  uint64_t bit = 1ull << (id % 64);
+  if (absolute) __atomic_fetch_or(&g_absolute[id / 64], bit, __ATOMIC_RELEASE);
+  else __atomic_fetch_and(&g_absolute[id / 64], ~bit, __ATOMIC_RELEASE);
+}
 pthread_once_t g_helper_once = PTHREAD_ONCE_INIT;
 pid_t g_helper_tid = 0;
 pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -96,6 +113,11 @@ void timers_after_fork() {
   g_helper_tid = 0;
   for (ThreadTimer& t : g_timers) t.kernel_id = -1;
   pthread_mutex_init(&g_lock, nullptr);
+  memset(g_absolute, 0, sizeof g_absolute);
+}
+
+bool timer_is_absolute(int id) {
+  return id >= 0 && id < kMaxAbsoluteIds && (__atomic_load_n(&g_absolute[id / 64], __ATOMIC_ACQUIRE) >> (id % 64) & 1);
 }
 
 void timers_init() {
@@ -153,5 +175,14 @@ CKPT_EXPORT int timer_delete(timer_t timer) {
       if (t.kernel_id == id) t.kernel_id = -1;
     pthread_mutex_unlock(&g_lock);
   }
+  note_absolute(id, false);
   return CKPT_REAL(timer_delete)(timer);
+}
+
+// timer_t is the kernel id for every timer but glibc's own SIGEV_THREAD ones
+// (negative handles), which libckpt replaces anyway.
+CKPT_EXPORT int timer_settime(timer_t timer, int flags, const struct itimerspec* value, struct itimerspec* old) {
+  int r = CKPT_REAL(timer_settime)(timer, flags, value, old);
+  if (r == 0) note_absolute(reinterpret_cast<intptr_t>(timer), (flags & TIMER_ABSTIME) != 0);
+  return r;
 }

@@ -149,8 +149,10 @@ void capture_phase(void*) {
   std::vector<AddressRange> exclude = libckpt_scratch();
   bool ok = capture_process_basics(st, s.err);
   st.dumpable = s.app_dumpable == 1;
-  for (uint32_t i = 0; ok && i < s.frozen.count; i++)
-    if (s.frozen.slots[i].tid) capture_children(st, s.frozen.slots[i].tid);
+  std::vector<int32_t> tids;  // (arena memory)
+  for (uint32_t i = 0; i < s.frozen.count; i++)
+    if (s.frozen.slots[i].tid) tids.push_back(s.frozen.slots[i].tid);
+  for (size_t i = 0; ok && i < tids.size(); i++) ok = capture_children(st, tids[i], tids.data(), tids.size(), s.err);
   if (ok) capture_signal_actions(st);
   ok = ok && capture_timers(st, s.err);
   ok = ok && check_sysv_ipc(st.pid, s.err);
@@ -160,7 +162,7 @@ void capture_phase(void*) {
     size_t n = capture_pending_signals(true, shared, 64);
     for (size_t i = 0; i < n; i++) st.pending_signals.push_back({0, to_hex(shared[i], 128)});
   }
-  ok = ok && capture_regions(st, files, *s.memory, exclude, s.err);
+  ok = ok && capture_regions(st, files, *s.memory, exclude, g_config.ignore_unsupported, s.err);
   if (ok) {
     link_executable(st, files);
     LibckptInfo& l = st.libckpt;
@@ -419,7 +421,9 @@ void arm_tracking_after_restore(void*) {
     MemoryCapture mc;
     FileTable files(st.files);
     Msg err;
-    if (capture_regions(st, files, mc, libckpt_scratch(), err) && active_tracker()->rearm(st, err)) g_tracking_armed = true;
+    // (only tracking: nothing is refused here)
+    if (capture_regions(st, files, mc, libckpt_scratch(), true, err) && active_tracker()->rearm(st, err))
+      g_tracking_armed = true;
     else log_warning(Msg() << "cannot track pages after restore (" << err.c_str() << "); the next checkpoint is full");
   }
   arena::reset();

@@ -162,6 +162,7 @@ void describe_task(Msg& err, int32_t tid) {
       nr = 0;
       for (const char* p = sys; *p >= '0' && *p <= '9'; p++) nr = nr * 10 + (*p - '0');
     }
+    if (nr == 58) err << ": vfork(), until its child execs or exits";
   }
   // glibc's mq_notify(SIGEV_THREAD) helper: (almost) every signal blocked,
   // waiting in recv() on its netlink socket, made inside glibc (not through

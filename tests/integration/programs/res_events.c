@@ -23,6 +23,23 @@
  *   alarm(SECONDS); prints "armed mono=NS" and, when SIGALRM comes,
  *   "alarm fired mono=NS"; waits for TRIGGER, then checks that it fired once.
  *
+ * usage: res_events abstime TRIGGER DELAY_MS
+ *   Absolute timers: a one-shot CLOCK_MONOTONIC timerfd set with
+ *   TFD_TIMER_ABSTIME to expire DELAY_MS from now, and a CLOCK_REALTIME
+ *   timerfd set with TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET 600 s
+ *   ahead. Prints "ready mono=NS deadline=NS" and "fired timerfd mono=NS"
+ *   when the first expires. After TRIGGER: checks the realtime timer's
+ *   flags (fdinfo) and that its remaining time still leads to its deadline,
+ *   and that the first fired once. The same with POSIX timers armed with
+ *   TIMER_ABSTIME: a CLOCK_MONOTONIC one (SIGEV_SIGNAL, SIGUSR1) at the same
+ *   deadline ("fired posix mono=NS") and a CLOCK_REALTIME one (SIGEV_NONE)
+ *   600 s ahead.
+ *
+ * usage: res_events eventfd64 TRIGGER 0
+ *   An eventfd holding 0x100000005 (above 32 bits) and an EFD_SEMAPHORE
+ *   eventfd holding 3, both unread. After TRIGGER: checks that the first
+ *   reads 0x100000005 and the second reads 1 three times, then would block.
+ *
  * Output conventions: res_common.h. */
 #include "res_common.h"
 
@@ -149,9 +166,109 @@ static int mode_alarm(long seconds) {
   return finish();
 }
 
+/* "settime flags:" of a timerfd, from fdinfo (octal); -1 if absent. */
+static long timerfd_flags(int fd) {
+  char path[64], v[64];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  FILE *f = fopen(path, "r");
+  char line[256];
+  long flags = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "settime flags: %63s", v) == 1) flags = strtol(v, NULL, 8);
+  if (f) fclose(f);
+  return flags;
+}
+
+static uint64_t realtime_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+static struct timespec ts_of(uint64_t ns) { return (struct timespec){(time_t)(ns / 1000000000), (long)(ns % 1000000000)}; }
+
+static volatile sig_atomic_t posix_fired;
+static volatile uint64_t posix_fired_at;
+static void on_posix_timer(int sig) {
+  (void)sig;
+  if (!posix_fired) posix_fired_at = now_ns();
+  posix_fired++;
+}
+
+static int mode_abstime(long delay_ms) {
+  int mono = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  int rt = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (mono < 0 || rt < 0) setup_fail("timerfd_create");
+  uint64_t start = now_ns(), deadline = start + (uint64_t)delay_ms * 1000000ULL;
+  struct itimerspec its = {{0, 0}, ts_of(deadline)};
+  if (timerfd_settime(mono, TFD_TIMER_ABSTIME, &its, NULL) != 0) setup_fail("timerfd_settime monotonic");
+  uint64_t rt_deadline = realtime_ns() + 600ULL * 1000000000ULL;
+  its.it_value = ts_of(rt_deadline);
+  if (timerfd_settime(rt, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) != 0)
+    setup_fail("timerfd_settime realtime");
+  struct sigaction sa = {.sa_handler = on_posix_timer, .sa_flags = SA_RESTART};
+  sigaction(SIGUSR1, &sa, NULL);
+  struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1};
+  timer_t pmono, prt;
+  if (timer_create(CLOCK_MONOTONIC, &ev, &pmono) != 0) setup_fail("timer_create monotonic");
+  ev.sigev_notify = SIGEV_NONE;
+  if (timer_create(CLOCK_REALTIME, &ev, &prt) != 0) setup_fail("timer_create realtime");
+  its.it_value = ts_of(deadline);
+  if (timer_settime(pmono, TIMER_ABSTIME, &its, NULL) != 0) setup_fail("timer_settime monotonic");
+  its.it_value = ts_of(rt_deadline);
+  if (timer_settime(prt, TIMER_ABSTIME, &its, NULL) != 0) setup_fail("timer_settime realtime");
+  say("ready mono=%llu deadline=%llu\n", (unsigned long long)start, (unsigned long long)deadline);
+
+  uint64_t expirations = 0;
+  while (!trigger_seen(trigger)) {
+    uint64_t n;
+    if (read(mono, &n, sizeof n) == sizeof n) {
+      if (!expirations) say("fired timerfd mono=%llu\n", (unsigned long long)now_ns());
+      expirations += n;
+    }
+    static int posix_said;
+    if (posix_fired && !posix_said++) say("fired posix mono=%llu\n", (unsigned long long)posix_fired_at);
+    sleep_ms(5);
+  }
+  check("timerfd_fired_once", expirations == 1, "%llu expirations", (unsigned long long)expirations);
+  long flags = timerfd_flags(rt);
+  check("timerfd_flags", flags == (TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET), "settime flags %lo", flags);
+  struct itimerspec cur;
+  timerfd_gettime(rt, &cur);
+  double left = (double)cur.it_value.tv_sec + cur.it_value.tv_nsec / 1e9;
+  double want = ((double)rt_deadline - (double)realtime_ns()) / 1e9;
+  check("timerfd_realtime_deadline", left > 0 && left - want < 0.3 && want - left < 0.3,
+        "%.3f s left, its deadline is %.3f s away", left, want);
+  check("posix_fired_once", posix_fired == 1, "%d signals", (int)posix_fired);
+  timer_gettime(prt, &cur);
+  left = (double)cur.it_value.tv_sec + cur.it_value.tv_nsec / 1e9;
+  want = ((double)rt_deadline - (double)realtime_ns()) / 1e9;
+  check("posix_realtime_deadline", left > 0 && left - want < 0.3 && want - left < 0.3,
+        "%.3f s left, its deadline is %.3f s away", left, want);
+  return finish();
+}
+
+static int mode_eventfd64(void) {
+  int big = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int sem = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE);
+  uint64_t v = 0x100000005ULL, three = 3;
+  if (big < 0 || sem < 0 || write(big, &v, sizeof v) != sizeof v || write(sem, &three, sizeof three) != sizeof three)
+    setup_fail("eventfd");
+  say("ready\n");
+  wait_file(trigger);
+  v = 0;
+  ssize_t r = read(big, &v, sizeof v);
+  check("eventfd64_count", r == sizeof v && v == 0x100000005ULL, "read %zd: %#llx", r, (unsigned long long)v);
+  int ones = 0;
+  for (int i = 0; i < 3; i++) ones += read(sem, &v, sizeof v) == sizeof v && v == 1;
+  r = read(sem, &v, sizeof v);
+  check("semaphore_count", ones == 3 && r < 0 && errno == EAGAIN, "%d reads of 1, then %zd", ones, r);
+  return finish();
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
-    fprintf(stderr, "usage: res_events epoll|itimer|alarm TRIGGER PERIOD_MS|SECONDS\n");
+    fprintf(stderr, "usage: res_events epoll|itimer|alarm|abstime|eventfd64 TRIGGER PERIOD_MS|SECONDS\n");
     return 100;
   }
   trigger = argv[2];
@@ -159,6 +276,8 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "epoll")) return mode_epoll(arg);
   if (!strcmp(argv[1], "itimer")) return mode_itimer(arg);
   if (!strcmp(argv[1], "alarm")) return mode_alarm(arg);
+  if (!strcmp(argv[1], "abstime")) return mode_abstime(arg);
+  if (!strcmp(argv[1], "eventfd64")) return mode_eventfd64();
   fprintf(stderr, "res_events: unknown mode %s\n", argv[1]);
   return 100;
 }

@@ -19,6 +19,17 @@
  *   deleted  DIR/deleted.dat (12411 bytes) open O_RDWR at offset 5000, then
  *            unlinked: same content and offset afterwards, link count 0,
  *            /proc/self/fd shows "(deleted)", the name stays gone.
+ *   sparse   DIR/sparse.dat (1 GiB + 5000 bytes, three short strings
+ *            written, holes elsewhere) open O_RDWR at offset 12345 and
+ *            unlinked; a 256 MiB memfd with two strings at offset 777.
+ *            Checks sizes, contents, offsets, that both are still sparse
+ *            (at most 4 MiB allocated, a hole right after the head) and that
+ *            the process's peak RSS (which includes the restore) stayed
+ *            under 256 MiB.
+ *   nofile   /dev/null at fd 500 and DIR/high.dat at fd 700 (offset 4), then
+ *            RLIMIT_NOFILE lowered to 100/200. Checks the descriptors, the
+ *            limit, and that it is enforced (F_DUPFD at 150 fails; a new
+ *            descriptor comes below 100).
  *   locks    a POSIX write lock on bytes 100..199 of DIR/posix.lock, an
  *            exclusive flock on DIR/flock.lock, an OFD write lock on bytes
  *            0..49 of DIR/ofd.lock. After TRIGGER: /proc/self/fdinfo shows
@@ -33,6 +44,14 @@
  *            (sealed against shrinking and growing) with patterns. Checks
  *            the contents, that the memfd's fd and mapping are one object,
  *            and that a child forked after TRIGGER shares both with us.
+ *   posixshm a POSIX shared memory object /ckpt-res-shm-PID (2 pages)
+ *            mapped MAP_SHARED ("app-before" at 0), and another one mapped
+ *            and then unlinked ("unlinked-shm"). Prints "ready
+ *            shm=/dev/shm/NAME"; the test writes "from-test" at offset 4096
+ *            of that file before TRIGGER. Checks that the mapping is still
+ *            the object (/proc/self/maps, the test's write seen, our write
+ *            at 100 seen in the file), and the unlinked one's contents. The
+ *            object is left for the test to remove.
  *   mapping  DIR/mapped.dat (3 pages) mapped MAP_PRIVATE read/write, page 1
  *            modified in memory, page 2 made read-only. Checks the
  *            modification, the untouched pages, the protections, and that
@@ -53,6 +72,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 static const char *dir, *trigger;
@@ -244,6 +264,113 @@ static int mode_deleted(void) {
   return finish();
 }
 
+/* ----------------------------------------------------------------- nofile */
+
+static int mode_nofile(void) {
+  int n = open("/dev/null", O_RDONLY);
+  char path[4096];
+  path_in_dir(path, sizeof path, "high.dat");
+  int h = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (n < 0 || h < 0 || dup2(n, 500) != 500 || dup2(h, 700) != 700) setup_fail("descriptors 500 and 700");
+  close(n);
+  close(h);
+  if (write(700, "high", 4) != 4) setup_fail("write fd 700");
+  struct rlimit r = {100, 200};
+  if (setrlimit(RLIMIT_NOFILE, &r) != 0) setup_fail("setrlimit RLIMIT_NOFILE");
+  say("ready\n");
+
+  wait_file(trigger);
+  check("fd500", fcntl(500, F_GETFD) >= 0, "fd 500: %s", strerror(errno));
+  check("fd700", fcntl(700, F_GETFD) >= 0 && offset_of(700) == 4 && same_file(700, path), "fd 700 is not high.dat at 4");
+  struct rlimit now;
+  getrlimit(RLIMIT_NOFILE, &now);
+  check("limit", now.rlim_cur == 100 && now.rlim_max == 200, "RLIMIT_NOFILE %llu/%llu",
+        (unsigned long long)now.rlim_cur, (unsigned long long)now.rlim_max);
+  int above = fcntl(0, F_DUPFD, 150);
+  check("limit_enforced", above < 0 && errno == EINVAL, "F_DUPFD at 150 returned %d", above);
+  int low = open("/dev/null", O_RDONLY);
+  check("new_fd_below", low >= 0 && low < 100, "open returned %d", low);
+  return finish();
+}
+
+/* ----------------------------------------------------------------- sparse */
+
+#define SPARSE_SIZE ((1LL << 30) + 5000) /* 1 GiB and a partial page */
+#define SPARSE_MEMFD_SIZE (256LL << 20)
+
+/* (offset, text) pairs written into the sparse file and memfd. */
+static const struct {
+  long long off;
+  const char *text;
+} sparse_data[] = {{0, "head"}, {512LL << 20, "middle"}, {SPARSE_SIZE - 3, "end"}};
+static const struct {
+  long long off;
+  const char *text;
+} memfd_data[] = {{0, "memfd-head"}, {128LL << 20, "memfd-middle"}};
+
+static void check_sparse(const char *name, int fd, long long size, const void *table, size_t n, long long offset) {
+  const struct {
+    long long off;
+    const char *text;
+  } *t = table;
+  char what[64];
+  struct stat st;
+  int r = fstat(fd, &st);
+  snprintf(what, sizeof what, "%s_size", name);
+  check(what, r == 0 && st.st_size == size, "size %lld, expected %lld", r == 0 ? (long long)st.st_size : -1LL, size);
+  snprintf(what, sizeof what, "%s_sparse", name);
+  check(what, r == 0 && st.st_blocks * 512LL <= (4LL << 20), "%lld bytes allocated",
+        r == 0 ? (long long)st.st_blocks * 512 : -1LL);
+  int ok = 1;
+  char buf[64];
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(t[i].text);
+    memset(buf, 0, sizeof buf);
+    ok = ok && pread(fd, buf, len, t[i].off) == (ssize_t)len && !memcmp(buf, t[i].text, len);
+  }
+  memset(buf, 1, sizeof buf);
+  ok = ok && pread(fd, buf, 16, 100LL << 20) == 16;
+  for (int i = 0; i < 16; i++) ok = ok && buf[i] == 0;
+  snprintf(what, sizeof what, "%s_contents", name);
+  check(what, ok, "the saved bytes or the zeros between them differ");
+  snprintf(what, sizeof what, "%s_offset", name);
+  check(what, offset_of(fd) == offset, "offset %lld, expected %lld", (long long)offset_of(fd), offset);
+  off_t hole = lseek(fd, 0, SEEK_HOLE); /* moves the offset: after its check */
+  snprintf(what, sizeof what, "%s_hole_after_head", name);
+  check(what, hole >= 4 && hole <= (1 << 20), "first hole at %lld", (long long)hole);
+}
+
+/* VmHWM of this process in KiB (a restored process's includes the restore). */
+static long peak_rss_kib(void) {
+  char v[64];
+  proc_field("/proc/self/status", "VmHWM", v, sizeof v);
+  return atol(v);
+}
+
+static int mode_sparse(void) {
+  char path[4096];
+  path_in_dir(path, sizeof path, "sparse.dat");
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0 || ftruncate(fd, SPARSE_SIZE) != 0) setup_fail("sparse.dat");
+  for (size_t i = 0; i < sizeof sparse_data / sizeof *sparse_data; i++)
+    if (pwrite(fd, sparse_data[i].text, strlen(sparse_data[i].text), sparse_data[i].off) < 0) setup_fail("pwrite");
+  lseek(fd, 12345, SEEK_SET);
+  if (unlink(path) != 0) setup_fail("unlink sparse.dat");
+  int m = memfd_create("sparse", MFD_CLOEXEC);
+  if (m < 0 || ftruncate(m, SPARSE_MEMFD_SIZE) != 0) setup_fail("memfd");
+  for (size_t i = 0; i < sizeof memfd_data / sizeof *memfd_data; i++)
+    if (pwrite(m, memfd_data[i].text, strlen(memfd_data[i].text), memfd_data[i].off) < 0) setup_fail("pwrite memfd");
+  lseek(m, 777, SEEK_SET);
+  say("ready fd=%d memfd=%d\n", fd, m);
+
+  wait_file(trigger);
+  check_sparse("file", fd, SPARSE_SIZE, sparse_data, sizeof sparse_data / sizeof *sparse_data, 12345);
+  check_sparse("memfd", m, SPARSE_MEMFD_SIZE, memfd_data, sizeof memfd_data / sizeof *memfd_data, 777);
+  long peak = peak_rss_kib();
+  check("peak_rss", peak > 0 && peak < 256 * 1024, "VmHWM %ld KiB", peak);
+  return finish();
+}
+
 /* ------------------------------------------------------------------ locks */
 
 static int open_lock_file(const char *name) {
@@ -355,6 +482,63 @@ static int mode_pipes(void) {
   char text[64] = {0};
   got = read_avail(fr, text, sizeof text - 1);
   check("fifo_content", strcmp(text, "fifo-before\nfrom-test\n") == 0, "read %zu bytes: \"%s\"", got, text);
+  return finish();
+}
+
+/* -------------------------------------------------------------- posixshm */
+
+/* The name of the object the mapping at `p` shows in /proc/self/maps. */
+static void mapping_name(const void *p, char *out, size_t size) {
+  out[0] = 0;
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[4400];
+  unsigned long lo, hi;
+  while (f && fgets(line, sizeof line, f)) {
+    int pos = 0;
+    if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &pos) >= 2 && (unsigned long)p >= lo &&
+        (unsigned long)p < hi) {
+      line[strcspn(line, "\n")] = 0;
+      snprintf(out, size, "%s", line + pos);
+      break;
+    }
+  }
+  if (f) fclose(f);
+}
+
+static int mode_posixshm(void) {
+  char name[64], gone[64], path[128];
+  snprintf(name, sizeof name, "/ckpt-res-shm-%d", (int)getpid());
+  snprintf(gone, sizeof gone, "/ckpt-res-shm-%d-gone", (int)getpid());
+  snprintf(path, sizeof path, "/dev/shm%s", name);
+  int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 || ftruncate(fd, 2 * 4096) != 0) setup_fail("shm_open");
+  char *a = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (a == MAP_FAILED) setup_fail("mmap the shm object");
+  close(fd);
+  strcpy(a, "app-before");
+  fd = shm_open(gone, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 || ftruncate(fd, 4096) != 0) setup_fail("shm_open (the one unlinked)");
+  char *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (b == MAP_FAILED) setup_fail("mmap the unlinked shm object");
+  close(fd);
+  strcpy(b, "unlinked-shm");
+  if (shm_unlink(gone) != 0) setup_fail("shm_unlink");
+  say("ready shm=%s\n", path);
+
+  wait_file(trigger);
+  char seen[4400];
+  mapping_name(a, seen, sizeof seen);
+  check("shm_mapped", !strcmp(seen, path), "the mapping shows %s", seen);
+  check("shm_before", !strcmp(a, "app-before"), "offset 0 holds %.20s", a);
+  check("shm_from_test", !strcmp(a + 4096, "from-test"), "offset 4096 holds %.20s (the test wrote there)", a + 4096);
+  strcpy(a + 100, "app-after");
+  fd = open(path, O_RDONLY);
+  char buf[16] = "";
+  check("shm_to_file", fd >= 0 && pread(fd, buf, 9, 100) == 9 && !memcmp(buf, "app-after", 9),
+        "the object holds %.9s at 100", buf);
+  check("unlinked_content", !strcmp(b, "unlinked-shm"), "the unlinked object's mapping holds %.20s", b);
+  b[100] = 'x';
+  check("unlinked_writable", b[100] == 'x', "cannot write it");
   return finish();
 }
 
@@ -584,7 +768,7 @@ static int mode_creds(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: res_files files|deleted|locks|pipes|shm|mapping|creds DIR TRIGGER [ARGS...]\n");
+    fprintf(stderr, "usage: res_files files|deleted|sparse|nofile|locks|pipes|shm|posixshm|mapping|creds DIR TRIGGER [ARGS...]\n");
     return 100;
   }
   const char *mode = argv[1];
@@ -592,9 +776,12 @@ int main(int argc, char **argv) {
   trigger = argv[3];
   if (!strcmp(mode, "files")) return mode_files();
   if (!strcmp(mode, "deleted")) return mode_deleted();
+  if (!strcmp(mode, "sparse")) return mode_sparse();
+  if (!strcmp(mode, "nofile")) return mode_nofile();
   if (!strcmp(mode, "locks")) return mode_locks();
   if (!strcmp(mode, "pipes")) return mode_pipes();
   if (!strcmp(mode, "shm")) return mode_shm();
+  if (!strcmp(mode, "posixshm")) return mode_posixshm();
   if (!strcmp(mode, "mapping")) return mode_mapping();
   if (!strcmp(mode, "creds")) return mode_creds(argc - 4, argv + 4);
   fprintf(stderr, "res_files: unknown mode %s\n", mode);

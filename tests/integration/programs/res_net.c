@@ -1,9 +1,10 @@
 /* res_net: a TCP server on 127.0.0.1 across a checkpoint/restart
  * (tests_resources.py).
  *
- * usage: res_net STOP_FILE THAW_SIGNAL
+ * usage: res_net STOP_FILE THAW_SIGNAL [noreuse]
  *
- * Listens on 127.0.0.1, port 0 (the kernel picks one), and prints
+ * Listens on 127.0.0.1, port 0 (the kernel picks one; with SO_REUSEADDR
+ * unless "noreuse"), and prints
  * "listening port=P". Serves every connection in one poll loop:
  *   accepted conn=ID                     a new connection (IDs from 1)
  *   for each line "ping X" it answers "pong X conn=ID pid=PID\n"
@@ -56,8 +57,8 @@ static void serve_lines(struct conn *c) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: res_net STOP_FILE THAW_SIGNAL\n");
+  if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "noreuse"))) {
+    fprintf(stderr, "usage: res_net STOP_FILE THAW_SIGNAL [noreuse]\n");
     return 100;
   }
   const char *stop = argv[1];
@@ -66,7 +67,7 @@ int main(int argc, char **argv) {
 
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (argc == 3) setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 16) != 0) setup_fail("bind/listen");
   socklen_t alen = sizeof addr;
