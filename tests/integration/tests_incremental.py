@@ -60,6 +60,7 @@ def check_chain(t, images, backend=None):
         what = f'image {k + 1} ({base(img)})'
         if backend is not None:
             check_equal(doc.get('libckpt', {}).get('tracking'), backend, f'{what}: --inspect libckpt.tracking')
+            check_tracked(doc, what, incremental=k > 0)
         if k == 0:
             check_equal(doc['parent'], None, f'{what}: parent of the first image (a full one)')
             check_equal(doc['image']['incremental'], False, f'{what}: "incremental" of the first image')
@@ -70,6 +71,74 @@ def check_chain(t, images, backend=None):
         check_equal(parent.get('file_name'), base(images[k - 1]), f'{what}: parent file name')
         check_equal(parent.get('image_id'), docs[k - 1]['image']['image_id'], f'{what}: parent image id')
     return docs
+
+
+def check_tracked(doc, what, incremental):
+    """The tracker really tracked: it armed pages at this checkpoint and,
+    for an incremental image, vouched for pages (classified them against
+    the parent) and found some unchanged (PARENT runs in the image)."""
+    lib = doc.get('libckpt', {})
+    check(lib.get('armed_pages', 0) > 0, f'{what}: the tracker armed no pages for the next interval '
+          f'(libckpt.armed_pages = {lib.get("armed_pages")!r})')
+    if incremental:
+        check(lib.get('vouched_pages', 0) > 0, f'{what}: the tracker vouched for no page '
+              f'(libckpt.vouched_pages = {lib.get("vouched_pages")!r}): everything was saved as new')
+        check(doc['image'].get('parent_pages', 0) > 0, f'{what}: no page is taken from the parent '
+              f'(image.parent_pages = {doc["image"].get("parent_pages")!r})')
+
+
+# -------------------------------------------------------------- idle process
+
+TICKER_IDLE = ['400', '50', '0', '32']  # COUNT INTERVAL_MS EXIT HEAP_MIB
+IDLE_HEAP_PAGES = 32 << 20 >> 12
+
+
+def last_tick(text):
+    return max((int(n) for n in re.findall(r'^tick (\d+) ', text, re.M)), default=0)
+
+
+@for_backends
+def incr_idle(t, backend):
+    """A mostly idle process (ticker: a 32 MiB heap it only reads, a few
+    words of state) checkpointed three times: the tracker armed at least
+    the heap, vouched for it in each incremental image and found it
+    unchanged (PARENT pages), so each incremental image is at most 2% of
+    the full one; restored from the third, ticker ends with the undisturbed
+    run's checksum."""
+    argv = [t.program('ticker'), *TICKER_IDLE]
+    ref = re.search(r'^done ticks=\d+ pid=\d+ (sum=\w+)$', t.reference(argv, timeout=60), re.M)
+    check(ref, 'the undisturbed ticker did not finish')
+    app = t.launch(argv, options=track_options(backend))
+    app.wait_ready()
+    app.wait_output(r'^tick 5 ')
+    images = []
+    for k in range(3):
+        if k:
+            app.wait_output(rf'^tick {last_tick(app.output()) + 5} ')
+        images.append(t.checkpoint(app))
+    t.kill9(app)
+    docs = check_chain(t, images, backend)
+    problems = []
+    armed = docs[0]['libckpt']['armed_pages']
+    if armed < IDLE_HEAP_PAGES:
+        problems.append(f'image 1: the tracker armed {armed} pages, fewer than the 32 MiB heap ({IDLE_HEAP_PAGES})')
+    for k in (1, 2):
+        lib, img = docs[k]['libckpt'], docs[k]['image']
+        t.log(f'image {k + 1}: {images[k].size} bytes (full: {images[0].size}); vouched {lib["vouched_pages"]}, '
+              f'unchanged {lib["unchanged_pages"]}, data {img["data_pages"]}, parent {img["parent_pages"]} pages')
+        if lib['vouched_pages'] < IDLE_HEAP_PAGES or img['parent_pages'] < IDLE_HEAP_PAGES:
+            problems.append(f'image {k + 1}: vouched for {lib["vouched_pages"]} pages and took {img["parent_pages"]} '
+                            f'from its parent: the idle 32 MiB heap ({IDLE_HEAP_PAGES} pages) should be both')
+        if images[k].size > 0.02 * images[0].size:
+            problems.append(f'image {k + 1} is {images[k].size} bytes, more than 2% of the full image '
+                            f'({images[0].size} bytes) for an idle process')
+    r = t.restore(images[2], continues=app)
+    r.wait_ready()
+    check_equal(r.wait_exit(60), 0, 'exit status of the restored ticker')
+    done = re.search(r'^done ticks=\d+ pid=\d+ (sum=\w+)$', app.output(), re.M)
+    check(done, 'the restored ticker did not print its done line')
+    check_equal(done.group(1), ref.group(1), 'final checksum of the ticker restored from the third image')
+    raise_problems(problems)
 
 
 # ------------------------------------------------------------------ memwalk

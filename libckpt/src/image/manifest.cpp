@@ -515,7 +515,8 @@ std::string manifest_to_json(const ProcessState& st) {
                   {"ckpt_signal", l.ckpt_signal},   {"thaw_signal", l.thaw_signal},
                   {"freeze_signal", l.freeze_signal}, {"sequence", l.sequence},
                   {"images_dir", l.images_dir}, {"tracking", l.tracking},
-                  {"parent_path", l.parent_path}};
+                  {"parent_path", l.parent_path}, {"vouched_pages", l.vouched_pages},
+                  {"unchanged_pages", l.unchanged_pages}, {"armed_pages", l.armed_pages}};
   j["identity"] = st.identity;
   map_strings(j, escape_bytes);
   return j.dump(1);
@@ -683,6 +684,9 @@ ProcessState manifest_from_json(const std::string& text) {
   st.libckpt.images_dir = l.str("images_dir");
   if (l.has("tracking")) st.libckpt.tracking = l.str("tracking", 32);
   if (l.has("parent_path")) st.libckpt.parent_path = l.str("parent_path");
+  if (l.has("vouched_pages")) st.libckpt.vouched_pages = l.u64("vouched_pages");
+  if (l.has("unchanged_pages")) st.libckpt.unchanged_pages = l.u64("unchanged_pages");
+  if (l.has("armed_pages")) st.libckpt.armed_pages = l.u64("armed_pages");
   st.identity = r.str("identity");
   return st;
 }

@@ -244,6 +244,11 @@ struct LibckptInfo {
   std::string images_dir;
   std::string tracking;             // dirty-page tracking backend ("none", "uffd", "mprotect")
   std::string parent_path;          // incremental: where the parent was written
+  // What the tracker did at this checkpoint: pages whose state it vouched
+  // for (classified, incremental images only), how many of those it found
+  // unchanged since the parent, and how many it then armed (write-protected)
+  // for the next interval. All 0 without tracking.
+  uint64_t vouched_pages = 0, unchanged_pages = 0, armed_pages = 0;
 };
 
 struct ProcessState {

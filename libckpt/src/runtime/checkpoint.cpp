@@ -213,10 +213,19 @@ bool track_pages(ProcessState& st, MemoryCapture& mc, Msg& err) {
   const ImageRef* parent = lineage::choose_parent(tracker && g_tracking_armed);
   s.parent = parent ? *parent : ImageRef{};
   if (parent && !classify_regions(st, mc, *tracker, err)) return false;
+  LibckptInfo& l = st.libckpt;
+  l.vouched_pages = l.unchanged_pages = l.armed_pages = 0;
+  for (size_t i = 0; i < st.regions.size(); i++)
+    if (mc.classified[i])
+      for (const PageSpan& sp : mc.spans[i]) {
+        l.vouched_pages += (sp.end - sp.start) / 4096;
+        if (!sp.changed) l.unchanged_pages += (sp.end - sp.start) / 4096;
+      }
   if (tracker) {
     Msg why;
     g_tracking_armed = tracker->rearm(st, why);
     if (!g_tracking_armed) log_warning(Msg() << "dirty-page tracking stopped (" << why.c_str() << "); the next checkpoint is full");
+    else l.armed_pages = tracker->armed_pages();
   }
   st.libckpt.tracking = tracker ? tracker->name() : "none";
   st.libckpt.parent_path = s.parent.valid ? s.parent.path : "";

@@ -46,6 +46,8 @@ class DirtyTracker {
   // Restored process: the tracker's descriptor and registrations do not
   // exist; forget them without touching the descriptor number.
   virtual void abandon() = 0;
+  // Pages write-protected by the last re-arm (reported in images).
+  virtual uint64_t armed_pages() const = 0;
   virtual bool owns_fd(int) const { return false; }
   // Scratch memory of the tracker's (never in an image).
   virtual void own_memory(uint64_t& start, uint64_t& end) const { start = end = 0; }

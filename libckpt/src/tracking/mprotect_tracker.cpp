@@ -329,7 +329,9 @@ class MprotectTracker final : public DirtyTracker {
         uint64_t pos = r.start;
         for (const AddressRange& k : keep.ranges) {
           if (k.end <= pos || k.start >= r.end) continue;
-          fn(pos, std::min(k.start, r.end), r.prot);
+          // A kept range may start before pos (it overlaps the previous
+          // one, or the region): nothing of the region lies before it then.
+          if (k.start > pos) fn(pos, std::min(k.start, r.end), r.prot);
           pos = std::max(pos, k.end);
         }
         if (pos < r.end) fn(pos, r.end, r.prot);
@@ -427,6 +429,13 @@ class MprotectTracker final : public DirtyTracker {
     g_active = false;
     g_dirty_pool = nullptr;
     g_pool_size = 0;
+  }
+
+  uint64_t armed_pages() const override {
+    uint64_t n = 0;
+    for (size_t i = 0; i < g_ntracked; i++)
+      if (g_tracked[i].valid) n += (g_tracked[i].end - g_tracked[i].start) / 4096;
+    return n;
   }
 
   void own_memory(uint64_t& start, uint64_t& end) const override {

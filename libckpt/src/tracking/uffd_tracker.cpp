@@ -146,6 +146,12 @@ class UffdTracker final : public DirtyTracker {
 
   bool owns_fd(int fd) const override { return fd >= 0 && fd == fd_; }
 
+  uint64_t armed_pages() const override {
+    uint64_t n = 0;
+    for (size_t i = 0; i < nranges_; i++) n += (ranges_[i].end - ranges_[i].start) / 4096;
+    return n;
+  }
+
  private:
   int fd_ = -1;
   Range ranges_[kMaxRanges] = {};
