@@ -440,6 +440,19 @@ def incr_arenas(t, backend):
     phased_chain(t, backend, lambda d: [prog, d, '4'], 4)
 
 
+@for_backends
+def incr_shared(t, backend):
+    """Shared memory written behind the process's page tables between four
+    incremental checkpoints: a fork child writing MAP_SHARED anonymous pages
+    (some the process never touched), pwrite(2) and fallocate(PUNCH_HOLE)
+    on a mapped memfd, writes through a second mapping of it, MADV_REMOVE;
+    the process also drops its own page-table entries for the shared pages
+    after each phase. Restored from each image (the full one included),
+    the shared regions hold exactly what the undisturbed run had."""
+    prog = t.program('incr_shared')
+    phased_chain(t, backend, lambda d: [prog, d], 4)
+
+
 # ------------------------------------------------------- own SIGSEGV handler
 
 SIGSEGV_ROUNDS = ['300', '10']  # ROUNDS SLEEP_MS

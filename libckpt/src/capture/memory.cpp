@@ -15,6 +15,7 @@
 #include "file_table.h"
 #include "page_scan.h"
 #include "runtime/arena.h"
+#include "shared_pages.h"
 
 namespace ckpt {
 
@@ -363,7 +364,11 @@ bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, M
     }
     std::vector<PageSpan> spans;
     c.spans = &spans;
-    ok = mc.read_all[i] ? stage_range(r.start, r.end, 0, &c) : scanner.scan(r.start, r.end, false, stage_range, &c);
+    int error = 0;
+    ok = mc.read_all[i]                        ? stage_range(r.start, r.end, 0, &c)
+         : r.kind == RegionKind::SharedAnon ? scan_shared_object(r, stage_range, &c, error)
+                                             : scanner.scan(r.start, r.end, false, stage_range, &c);
+    if (error) err << "cannot find the pages of the shared memory " << r.name.c_str() << ": " << errno_name(error);
     mc.spans[i] = std::move(spans);
     mc.classified[i] = 1;  // the spans now say which pages the writer copies
   }
@@ -476,6 +481,12 @@ bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w
       ok = write_spans(c, r, mc.spans[i], mc.staging[i] ? mc.staging[i] : r.start);
     } else if (mc.read_all[i]) {
       ok = save_range(r.start, r.end, kPagePresent, &c);
+    } else if (r.kind == RegionKind::SharedAnon) {
+      int error = 0;
+      ok = scan_shared_object(r, save_range, &c, error);
+      if (error)
+        err << "cannot find the pages of the shared memory " << r.name.c_str() << " at " << Hex{r.start} << ": "
+            << errno_name(error);
     } else {
       ok = scanner.scan(r.start, r.end, r.kind == RegionKind::FilePrivate, save_range, &c);
       if (!ok && scanner.error())

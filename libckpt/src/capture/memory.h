@@ -3,7 +3,8 @@
 //
 // What is saved and what is re-mapped:
 //   private anonymous (heap, stacks, malloc arenas)  present non-zero pages saved
-//   shared anonymous, memfd, /dev/zero               present pages saved
+//   shared anonymous, memfd, /dev/zero, /dev/shm    pages of the object that hold data saved
+//                                                    (shared_pages.h: written from anywhere)
 //   private file mapping (code, data of libraries)  re-mapped from the file;
 //                                                    pages the process modified saved
 //   shared file mapping                              re-mapped; the file holds the data
