@@ -276,6 +276,30 @@ def max_rounds(text):
     return max((int(n) for n in re.findall(r'^round (\d+) ', text, re.M)), default=-1)
 
 
+@for_backends
+def incr_race(t, backend):
+    """Two threads pread(2) into the same chunks of a 160 MiB process (the
+    mprotect backend protects it in chunks of several pages) across eight
+    checkpoints: no call fails with EFAULT (a thread whose destination
+    another thread is unprotecting waits for it)."""
+    run = t.path('run')
+    os.mkdir(run)
+    app = t.launch([t.program('incr_race'), run, '160'], options=track_options(backend))
+    app.wait_ready()
+    app.wait_output(r'^ready$')
+    images = [t.checkpoint(app) for _ in range(8)]
+    open(os.path.join(run, 'stop'), 'w').close()
+    check_equal(app.wait_exit(60), 0, 'exit status of incr_race')
+    out = app.output()
+    check_no_fail(out, 'incr_race')
+    m = re.search(r'^efault (\d+) (\d+) calls (\d+) (\d+)$', out, re.M)
+    check(m, f'incr_race printed no efault line: {out[-300:]!r}')
+    t.log(m.group(0))
+    check(int(m.group(3)) > 0 and int(m.group(4)) > 0, f'a reader thread made no call: {m.group(0)}')
+    check_equal((int(m.group(1)), int(m.group(2))), (0, 0), 'pread calls that failed with EFAULT (per thread)')
+    check_chain(t, images, backend)
+
+
 # ------------------------------------------- phased fixtures: every image
 
 def go(run_dir, n):
@@ -438,6 +462,18 @@ def incr_arenas(t, backend):
     the run ends exactly like the undisturbed one."""
     prog = t.program('incr_arenas')
     phased_chain(t, backend, lambda d: [prog, d, '4'], 4)
+
+
+@for_backends
+def incr_zap(t, backend):
+    """Pages discarded without a write fault in a 160 MiB region (the
+    mprotect backend tracks it in chunks of several pages): MADV_DONTNEED
+    then a read (a zero page present) before the first write to the chunk,
+    MADV_FREE + MADV_PAGEOUT, MADV_DONTNEED with the same contents written
+    back, a page overwritten with zeros. Restored from each image, the
+    region is exactly the undisturbed run's (no stale parent page)."""
+    prog = t.program('incr_zap')
+    phased_chain(t, backend, lambda d: [prog, d, '160'], 4)
 
 
 @for_backends

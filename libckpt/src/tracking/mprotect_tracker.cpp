@@ -126,8 +126,9 @@ bool chunk_protected(const Tracked& t, size_t c) {
   return s == kProtected || s == kUnprotecting;
 }
 
-// Gives the application its protection back on the chunk holding `addr`.
-// Returns false if `addr` is not in a tracked range.
+// Gives the application its protection back on the chunk holding `addr`,
+// and returns once it is back (whichever thread did it). Returns false if
+// `addr` is not in a tracked range.
 bool unprotect_chunk(uint64_t addr) {
   SignalsBlocked blocked;
   const Tracked* t = find(addr);
@@ -135,8 +136,13 @@ bool unprotect_chunk(uint64_t addr) {
   size_t c = t->index(addr);
   uint8_t expected = kProtected;
   if (!__atomic_compare_exchange_n(&t->dirty[c], &expected, kUnprotecting, false, __ATOMIC_ACQ_REL,
-                                   __ATOMIC_ACQUIRE))
-    return true;  // another thread did it, or is doing it
+                                   __ATOMIC_ACQUIRE)) {
+    // Another thread is giving it back: a system call into the chunk must
+    // not start before that is done (EFAULT). That thread cannot be frozen
+    // meanwhile (it blocks signals too), so this wait is short.
+    while (__atomic_load_n(&t->dirty[c], __ATOMIC_ACQUIRE) == kUnprotecting) ckpt_syscall0(CKPT_NR_sched_yield);
+    return true;
+  }
   remember_chunk(*t, c);
   uint64_t s = t->chunk_start(c), e = t->chunk_end(c);
   if (ckpt_syscall3(CKPT_NR_mprotect, long(s), long(e - s), t->app_prot) != 0) {
@@ -268,7 +274,11 @@ class MprotectTracker final : public DirtyTracker {
           if (state == kProtected)
             changed = page_is_zero(reinterpret_cast<const void*>(a));
           else if (state == kWritable && t->hashes)  // written chunk: did this page change?
-            changed = t->hashes[(a - t->start) / 4096] != page_hash(a);
+            // A zero page may have been discarded (MADV_DONTNEED) and read
+            // back before the chunk's first write, which then hashed zeros:
+            // the parent's copy may not be zero.
+            changed = t->hashes[(a - t->start) / 4096] != page_hash(a) ||
+                      page_is_zero(reinterpret_cast<const void*>(a));
           else
             changed = true;
         }
