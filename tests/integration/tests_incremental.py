@@ -524,6 +524,33 @@ def incr_sigsegv(t, backend):
     check_rounds_match(app.output(), ref, 'incr_sigsegv restored from the 5th image')
 
 
+# ------------------------------------------------------ exclude / include
+
+def check_exclusions_recorded(t):
+    """check_restored for incr_exclude: images 1 and 2 record BUF and
+    PART as excluded (2 MiB + 8 pages), image 3 PART's two pages on each
+    side of what was included again, image 4 nothing."""
+    def check_restored(r, n, img, app):
+        excluded = inspect(t, img).get('excluded')
+        check(isinstance(excluded, list), f'image {n + 1}: no "excluded" list in --inspect')
+        size = sum(x['end'] - x['start'] for x in excluded)
+        want = {0: (2 << 20) + 8 * 4096, 1: (2 << 20) + 8 * 4096, 2: 4 * 4096, 3: 0}[n]
+        check_equal(size, want, f'image {n + 1}: bytes the manifest lists as excluded ({excluded!r})')
+    return check_restored
+
+
+@for_backends
+def incr_exclude(t, backend):
+    """ckpt_exclude() of a 2 MiB buffer and of 8 pages (in two calls), then
+    ckpt_include() of the buffer (not written since) and of 4 pages across
+    the two excluded ranges, then of the rest: restored from each image, the
+    included parts hold exactly what the undisturbed run had (the first
+    image after an include holds them in full: its parent left them out),
+    and each image's manifest lists what it left out."""
+    prog = t.program('incr_exclude')
+    phased_chain(t, backend, lambda d: [prog, d], 4, check_exclusions_recorded(t))
+
+
 # ------------------------------------------------------------- range API
 
 RANGE_PAGES = 64 << 20 >> 12

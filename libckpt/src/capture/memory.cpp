@@ -430,11 +430,39 @@ bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
   return ok;
 }
 
-bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker, Msg& err) {
+namespace {
+
+// Splits the unchanged spans that meet `ranges` (sorted) so that the part
+// inside them is changed.
+void mark_changed(std::vector<PageSpan>& spans, const std::vector<AddressRange>& ranges) {
+  std::vector<PageSpan> out;
+  for (const PageSpan& sp : spans) {
+    if (sp.changed) {
+      out.push_back(sp);
+      continue;
+    }
+    uint64_t pos = sp.start;
+    for (const AddressRange& x : ranges) {
+      if (x.end <= pos || x.start >= sp.end) continue;
+      if (x.start > pos) out.push_back({pos, x.start, false});
+      uint64_t e = std::min(x.end, sp.end);
+      out.push_back({std::max(pos, x.start), e, true});
+      pos = e;
+    }
+    if (pos < sp.end) out.push_back({pos, sp.end, false});
+  }
+  spans = std::move(out);
+}
+
+}  // namespace
+
+bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker,
+                      const std::vector<AddressRange>& not_in_parent, Msg& err) {
   for (size_t i = 0; i < st.regions.size(); i++) {
     const Region& r = st.regions[i];
     if (!r.pages_saved || mc.read_all[i] || !tracker.vouches(r)) continue;
     if (!tracker.classify(r, mc.spans[i], err)) return false;
+    if (!not_in_parent.empty()) mark_changed(mc.spans[i], not_in_parent);
     mc.classified[i] = 1;
   }
   return true;
@@ -463,9 +491,9 @@ bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w
   PageCtx c{};
   c.w = &w;
   c.err = &err;
-  ExcludedRange excluded[256];
+  ExcludedRange excluded[kMaxExcludedRanges];
   c.excluded = excluded;
-  c.nexcluded = excluded_ranges(excluded, 256);
+  c.nexcluded = excluded_ranges(excluded, kMaxExcludedRanges);
   c.bounce_size = 1u << 20;
   c.bounce = static_cast<unsigned char*>(arena::allocate(c.bounce_size));
   bool ok = c.bounce != nullptr;

@@ -44,7 +44,10 @@ struct MemoryCapture {
 };
 
 // Classifies every region `tracker` vouches for (frozen, before re-arming).
-bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker, Msg& err);
+// Pages in `not_in_parent` (sorted; left out of the parent image) count as
+// changed whatever the tracker says.
+bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker,
+                      const std::vector<AddressRange>& not_in_parent, Msg& err);
 
 // Copies the pages of regions a forked writer cannot read faithfully into
 // shared staging mappings. Fails (staging nothing) if more than `limit`

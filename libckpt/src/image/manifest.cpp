@@ -485,6 +485,9 @@ std::string manifest_to_json(const ProcessState& st) {
   json regions = json::array();
   for (auto& g : st.regions) regions.push_back(region_json(g));
   j["regions"] = regions;
+  json excluded = json::array();
+  for (auto& [s, e] : st.excluded) excluded.push_back({{"start", s}, {"end", e}});
+  j["excluded"] = excluded;
   json files = json::array();
   for (auto& f : st.files) files.push_back(file_json(f));
   j["files"] = files;
@@ -639,6 +642,12 @@ ProcessState manifest_from_json(const std::string& text) {
   i = 0;
   for (auto& x : r.array("regions", 1 << 20))
     st.regions.push_back(region_from(Reader(x, "regions[" + std::to_string(i++) + "]")));
+  i = 0;
+  if (r.has("excluded"))
+    for (auto& x : r.array("excluded", 1 << 16)) {
+      Reader e(x, "excluded[" + std::to_string(i++) + "]");
+      st.excluded.emplace_back(e.u64("start"), e.u64("end"));
+    }
   i = 0;
   for (auto& x : r.array("files", 1 << 20))
     st.files.push_back(file_from(Reader(x, "files[" + std::to_string(i++) + "]")));

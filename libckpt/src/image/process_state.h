@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ckpt {
@@ -270,6 +271,10 @@ struct ProcessState {
   std::vector<IntervalTimer> itimers;
   std::vector<ThreadState> threads;
   std::vector<Region> regions;      // sorted by start, non-overlapping
+  // Pages the application left out with ckpt_exclude(): sorted, page-aligned
+  // [start, end) pairs. The image holds none of them, so an image built on
+  // this one must never refer to them.
+  std::vector<std::pair<uint64_t, uint64_t>> excluded;
   std::vector<FileRef> files;
   std::vector<OpenFile> open_files;
   std::vector<FdState> fds;
