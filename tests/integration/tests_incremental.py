@@ -561,8 +561,12 @@ def incr_range_api(t):
     """ckpt_save_range of a 64 MiB array, 1% of its pages changed, saved
     again: the second file holds only the changed pages (at most 5% of the
     first file's size); after scribbling, ckpt_load_range of each file gives
-    back exactly what was saved (pages that became zero are zero). Without
-    ckpt-run the program says so and exits 77."""
+    back exactly what was saved (pages that became zero are zero). The same
+    path saved twice, and a chain's first file replaced, load the newest
+    contents (the image replaced cannot be a parent) and the orphaned image
+    is refused; a range with a PROT_NONE page saves and loads; a load into
+    read-only memory fails with EFAULT. Without ckpt-run the program says so
+    and exits 77."""
     prog = t.program('incr_range')
     res = t.run([prog, t.tmp])
     check(res.rc == 77 and 'no libckpt' in res.out,
@@ -580,6 +584,8 @@ def incr_range_api(t):
     loaded = {int(n): h for n, h in re.findall(r'^loaded (\d) h=(\w+)$', out, re.M)}
     check(sorted(saved) == [1, 2] and sorted(loaded) == [1, 2] and re.search(r'^done$', out, re.M),
           f'incr_range printed {out[-400:]!r}')
+    for ok in ('same path ok', 'replaced parent ok', 'prot_none ok', 'read-only refused ok'):
+        check(re.search(rf'^{ok}$', out, re.M), f'incr_range did not print {ok!r}: {out[-400:]!r}')
     check_equal(loaded[2], saved[2][1], 'checksum after ckpt_load_range of range-2.img (vs. when saved)')
     check_equal(loaded[1], saved[1][1], 'checksum after ckpt_load_range of range-1.img (vs. when saved)')
     size1, size2 = saved[1][0], saved[2][0]
