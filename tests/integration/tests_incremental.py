@@ -524,6 +524,46 @@ def incr_sigsegv(t, backend):
     check_rounds_match(app.output(), ref, 'incr_sigsegv restored from the 5th image')
 
 
+# ------------------------------------------------------- threads' own memory
+
+@for_backends
+def incr_tls(t, backend):
+    """A program with 64 KiB of static TLS in two threads (its TLS blocks
+    span pages apart from the thread control blocks, which libckpt's
+    handlers write with SIGSEGV blocked) survives four incremental
+    checkpoints; restored from each image, both threads' TLS and the heap
+    are exactly the undisturbed run's."""
+    prog = t.program('incr_tls')
+    phased_chain(t, backend, lambda d: [prog, d], 4)
+
+
+# ------------------------------------------------------------ in-app API
+
+@for_backends
+def incr_api(t, backend):
+    """Four checkpoints the program requests itself (ckpt_checkpoint) with
+    callbacks that write memory (run in libckpt's coordinator thread, where
+    a write fault must be handled like anywhere else): the program runs to
+    its end, the images form a chain, and each one restored holds the table
+    and the callback counters exactly as they were in it."""
+    app = t.launch([t.program('incr_api')], options=track_options(backend), capture='pipe')
+    check_equal(app.wait_exit(120), 0, 'exit status of incr_api')
+    out = app.output()
+    check_no_fail(out, 'incr_api')
+    steps = re.findall(r'^step (\d) h=(\w+) image (\S+)$', out, re.M)
+    check_equal([int(n) for n, _, _ in steps], [1, 2, 3, 4], f'checkpoints incr_api reported ({out[-300:]!r})')
+    check_chain(t, [p for _, _, p in steps], backend)
+    problems = []
+    for n, h, path in steps:
+        r = t.restore(path, capture='pipe', tag=f'restore-image{n}-')
+        rc = r.wait_exit(60)
+        m = re.search(rf'^after {n} h=(\w+)$', r.output(), re.M)
+        if rc != 0 or not m or m.group(1) != h:
+            problems.append(f'restored from image {n}: exit {rc}, printed {r.output()[-200:]!r}; '
+                            f'expected "after {n} h={h}"')
+    raise_problems(problems)
+
+
 # ------------------------------------------------------ exclude / include
 
 def check_exclusions_recorded(t):

@@ -13,6 +13,8 @@ void mprotect_touch(const void* addr, size_t len);
 void mprotect_forget(uint64_t start, uint64_t len);
 // The application set up an alternate signal stack.
 void mprotect_new_altstack(const void* sp, size_t size);
+// A thread is about to be created on a stack the application provided.
+void mprotect_new_thread_stack(uint64_t stack_top);
 // The protection the application set on a tracked address.
 uint32_t mprotect_app_prot(uint64_t addr, bool& known);
 

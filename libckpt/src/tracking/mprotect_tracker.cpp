@@ -17,6 +17,7 @@
 // backend where the kernel has it. A write is never silently missed: a
 // region the tracker cannot vouch for (its extent or protection changed) is
 // saved in full.
+#include <dlfcn.h>
 #include <sigsegv.h>
 #include <stdio.h>
 #include <signal.h>
@@ -196,12 +197,29 @@ size_t g_nthread_areas = 0;
 constexpr size_t kMaxAltStacks = 256;
 AddressRange g_altstacks[kMaxAltStacks];
 
+// Bytes of static TLS below a thread's pointer (fs base), its thread
+// control block above it: errno, libckpt's own per-thread state and the
+// rseq area live there, and libckpt's signal handlers (which block SIGSEGV)
+// write them. From ld.so at start-up; a generous guess if it will not say.
+uint64_t g_tls_static_size = 128 << 10;
+constexpr uint64_t kTcbSize = 4096;
+
+void learn_tls_size() {
+  using Fn = void (*)(size_t*, size_t*);
+  if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info"))) {
+    size_t size = 0, align = 0;
+    fn(&size, &align);
+    if (size) g_tls_static_size = size + align;
+  }
+}
+
 void remember_thread_areas(const ProcessState& st) {
   size_t n = 0;
   auto add = [&](uint64_t s, uint64_t len) {
     if (s && n < kMaxThreadAreas) g_thread_areas[n++] = {s, s + std::max<uint64_t>(len, 1)};
   };
   for (const ThreadState& t : st.threads) {
+    if (t.fs_base > g_tls_static_size) add(t.fs_base - g_tls_static_size, g_tls_static_size + kTcbSize);
     add(t.stack_lo, t.stack_hi - t.stack_lo);
     if (!(t.altstack_flags & SS_DISABLE)) add(t.altstack_sp, t.altstack_size);
     add(t.rseq_area, t.rseq_len);
@@ -532,7 +550,16 @@ uint32_t mprotect_app_prot(uint64_t addr, bool& known) {
   return t ? t->app_prot : 0;
 }
 
+void mprotect_new_thread_stack(uint64_t stack_top) {
+  // The thread's TLS and control block go at the top of a stack the
+  // application provided; the kernel writes there too (the tid at creation
+  // and exit), and does not fault.
+  if (g_active && stack_top > g_tls_static_size + kTcbSize)
+    mprotect_touch(reinterpret_cast<void*>(stack_top - g_tls_static_size - kTcbSize), g_tls_static_size + kTcbSize);
+}
+
 DirtyTracker* mprotect_tracker(Msg& why) {
+  learn_tls_size();
   if (!sigsegv_chain_install(on_fault)) {
     why << "cannot install the SIGSEGV handler (libsigsegv)";
     return nullptr;
