@@ -82,7 +82,7 @@ void add_pieces(ParseCtx& c, const Region& r, bool read_all) {
     while (s < e) {
       uint64_t run_end;
       uint32_t app_prot;
-      bool tracker_protected = t->protected_run(s, r.prot, run_end, app_prot);
+      bool tracker_protected = t->protected_run(r, s, run_end, app_prot);
       uint64_t piece_end = std::min(std::max(run_end, s + kPage), e);
       emit_one(s, piece_end, tracker_protected ? app_prot : r.prot, tracker_protected);
       s = piece_end;

@@ -52,15 +52,15 @@ class DirtyTracker {
   // Scratch memory of the tracker's (never in an image).
   virtual void own_memory(uint64_t& start, uint64_t& end) const { start = end = 0; }
   // Memory the tracker write-protected shows the tracker's protection in
-  // /proc. For the mapping piece starting at `addr`, which /proc shows with
-  // `shown_prot` (frozen, while capturing): returns true and the
+  // /proc. For the piece starting at `addr` of the anonymous mapping `r` (as
+  // /proc shows it; frozen, while capturing): returns true and the
   // application's protection if the tracker protected it, false if not; in
   // both cases `run_end` is where that answer stops holding. A tracker whose
-  // model disagrees with `shown_prot` (the application changed the mapping
-  // behind its back) stops vouching for it.
-  virtual bool protected_run(uint64_t addr, uint32_t shown_prot, uint64_t& run_end, uint32_t& app_prot) {
+  // model disagrees with `r` (the application changed the mapping behind
+  // its back) stops vouching for it.
+  virtual bool protected_run(const Region& r, uint64_t addr, uint64_t& run_end, uint32_t& app_prot) {
     run_end = ~uint64_t(0);
-    (void)addr, (void)shown_prot, (void)app_prot;
+    (void)r, (void)addr, (void)app_prot;
     return false;
   }
 
