@@ -89,7 +89,7 @@ def check_tracked(doc, what, incremental):
 
 # -------------------------------------------------------------- idle process
 
-TICKER_IDLE = ['400', '50', '0', '32']  # COUNT INTERVAL_MS EXIT HEAP_MIB
+TICKER_IDLE = ['250', '50', '0', '32']  # COUNT INTERVAL_MS EXIT HEAP_MIB
 IDLE_HEAP_PAGES = 32 << 20 >> 12
 
 
@@ -272,6 +272,36 @@ def incr_syscalls(t, backend):
     check_rounds_match(app.output(), ref, 'incr_syscalls restored from the 20th image')
 
 
+@for_backends
+def incr_kwrites(t, backend):
+    """Every kind of call through which the kernel writes into the caller's
+    memory (signal masks and waits, epoll, poll, select, affinity, ids,
+    prctl, thread names, mincore, timers, capget, process_vm_readv, CPU-time
+    clocks, raw syscall(2) reads, readv, recvmmsg, stat-like calls, wait4,
+    waitid, MADV_POPULATE_WRITE, a stdio stream opened after a checkpoint),
+    aimed at heap pages the program does not write itself, across eight
+    incremental checkpoints and after a restore from the last: no call
+    fails."""
+    prog = t.program('incr_kwrites')
+    app = t.launch([prog, '400', '5'], options=track_options(backend))
+    app.wait_ready()
+    app.wait_output(r'^round 3$')
+    images = []
+    for k in range(8):
+        images.append(t.checkpoint(app))
+        app.wait_output(rf'^round {max_rounds(app.output()) + 2}$')
+        check_no_fail(app.output(), f'incr_kwrites after checkpoint {k + 1}')
+    t.kill9(app)
+    check_chain(t, images, backend)
+    r = t.restore(images[-1], continues=app)
+    r.wait_ready()
+    rc = r.wait_exit(120)
+    check_no_fail(app.output(), 'incr_kwrites restored from the last image')
+    check(re.search(r'^final ok$', app.output(), re.M), f'incr_kwrites did not end with "final ok": '
+          f'{app.output().splitlines()[-3:]}')
+    check_equal(rc, 0, 'exit status of the restored incr_kwrites')
+
+
 def max_rounds(text):
     return max((int(n) for n in re.findall(r'^round (\d+) ', text, re.M)), default=-1)
 
@@ -451,6 +481,28 @@ def incr_mmaps(t, backend):
     the undisturbed one (same region checksums, same final sum)."""
     prog = t.program('incr_mmaps')
     phased_chain(t, backend, lambda d: [prog, d], 4, check_mmaps_restored(t, backend))
+
+
+@for_backends
+def incr_remap(t, backend):
+    """Mappings moved, grown and replaced by calls libckpt does not see or
+    sees only as syscall(2): realloc of a large block (glibc's internal
+    mremap), syscall(SYS_mremap), inline-assembly mremap (move, grow in
+    place, and a region moved onto the address of another one that was
+    unmapped, without writing it), syscall(SYS_mprotect), sbrk shrinking
+    and growing. The program keeps working (writes into moved and grown
+    memory do not crash it) and, restored from each image, every region is
+    exactly the undisturbed run's."""
+    prog = t.program('incr_remap')
+
+    def check_restored(r, n, img, app):
+        # Read-only anonymous memory in the image: only RO, in image 2 (the
+        # protection moved memory carried was libckpt's, not the program's).
+        ro = [(g['start'], g['end'] - g['start']) for g in inspect(t, img)['regions']
+              if g['kind'] == 'anonymous' and g['prot'] == 1]
+        check_equal(sum(size for _, size in ro), 1 << 20 if n == 1 else 0,
+                    f'image {n + 1}: bytes of read-only anonymous memory ({[hex(s) for s, _ in ro]})')
+    phased_chain(t, backend, lambda d: [prog, d], 4, check_restored)
 
 
 @for_backends
