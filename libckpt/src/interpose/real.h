@@ -44,6 +44,10 @@
 // glibc exports these without declaring them (the _chk ones only under
 // _FORTIFY_SOURCE).
 extern "C" {
+int __open_2(const char*, int);
+int __open64_2(const char*, int);
+int __openat_2(int, const char*, int);
+int __openat64_2(int, const char*, int);
 ssize_t __read_chk(int, void*, size_t, size_t);
 ssize_t __pread_chk(int, void*, size_t, off_t, size_t);
 ssize_t __pread64_chk(int, void*, size_t, off64_t, size_t);
@@ -83,7 +87,8 @@ int _IO_doallocbuf(FILE*);
   X(clock_gettime) X(clock_getres) X(getitimer) X(setitimer) X(timerfd_gettime) X(timerfd_settime)       \
   X(adjtimex) X(ntp_adjtime) X(clock_adjtime) X(mq_timedreceive) X(mq_receive) X(msgrcv) X(__fread_chk)  \
   X(__fread_unlocked_chk) X(__fgets_chk) X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64) X(popen)  \
-  X(tmpfile) X(tmpfile64) X(epoll_pwait2)
+  X(tmpfile) X(tmpfile64) X(epoll_pwait2) X(process_vm_writev) X(open) X(open64) X(openat) X(openat64)       \
+  X(__open_2) X(__open64_2) X(__openat_2) X(__openat64_2) X(creat) X(creat64)
 
 namespace ckpt::real {
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/raw_syscall.h"
+#include "mem_file.h"
 #include "memory_calls.h"
 #include "real.h"
 #include "tracking/mprotect_model.h"
@@ -36,6 +37,11 @@ CKPT_EXPORT long syscall(long nr, ...) {
     case SYS_brk:
       if (mprotect_selected() && a[0]) brk_changing(uint64_t(ckpt_syscall1(CKPT_NR_brk, 0)), uint64_t(a[0]));
       break;
+    case SYS_open: case SYS_openat: case SYS_openat2: case SYS_creat: {
+      long fd = CKPT_REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (fd >= 0) note_opened(int(fd));
+      return fd;
+    }
     default: break;
   }
   UserWrite w(nr, a[0], a[1], a[2], a[3], a[4], a[5]);

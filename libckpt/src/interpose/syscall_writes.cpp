@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
+#include "common/raw_syscall.h"
+
 namespace ckpt {
 
 namespace {
@@ -57,6 +59,7 @@ const Entry kTable[] = {
     {SYS_preadv2, {V(1, 2)}},
     {SYS_vmsplice, {V(1, 2)}},
     {SYS_process_vm_readv, {V(1, 2)}},
+    {SYS_process_vm_writev, {S()}},
     {SYS_recvfrom, {A(1, 2), L(4, 5), F(5, 4)}},
     {SYS_recvmsg, {{1, Size::Msg, 0, 0}}},
     {SYS_recvmmsg, {{1, Size::MMsg, 2, 0}}},
@@ -193,6 +196,10 @@ size_t special_dests(long nr, const long a[6], Dest* out) {
       out[0] = range(a[1], version == _LINUX_CAPABILITY_VERSION_1 ? 12 : 24);
       return 1;
     }
+    case SYS_process_vm_writev:  // into this very process: its remote iovecs
+      if (a[0] != ckpt_syscall0(CKPT_NR_getpid)) return 0;
+      out[0] = {a[3] && a[4] > 0 ? Dest::Iov : Dest::None, reinterpret_cast<const void*>(a[3]), size_t(a[4])};
+      return 1;
     case SYS_get_mempolicy: out[0] = range(a[1], (uint64_t(a[2]) + 63) / 64 * 8); return 1;
     case SYS_rt_sigaction: out[0] = range(a[2], 24 + uint64_t(a[3])); return 1;
     case SYS_msgrcv: out[0] = range(a[1], uint64_t(a[2]) + 8); return 1;

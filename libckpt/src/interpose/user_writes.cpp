@@ -45,6 +45,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "mem_file.h"
 #include "real.h"
 #include "tracking/mprotect_model.h"
 
@@ -86,6 +87,7 @@ void remember_dir(DIR* d) {
 // buffer stays writable (at every re-arm too: mprotect_tracker.cpp walks
 // the streams).
 FILE* with_buffer(FILE* f) {
+  if (f) note_opened(fileno(f));  // /proc/self/mem (mem_file.cpp)
   if (f && mprotect_tracking()) {
     if (!f->_IO_buf_base) _IO_doallocbuf(f);
     if (f->_IO_buf_base && f->_IO_buf_end > f->_IO_buf_base)
@@ -181,6 +183,13 @@ CKPT_EXPORT ssize_t process_vm_readv(pid_t pid, const struct iovec* local, unsig
                                      const struct iovec* remote, unsigned long nremote, unsigned long flags) {
   UserWrite w(SYS_process_vm_readv, pid, local, nlocal);
   return CKPT_REAL(process_vm_readv)(pid, local, nlocal, remote, nremote, flags);
+}
+// Writing into this process itself goes through its page tables: the
+// destinations are this process's memory.
+CKPT_EXPORT ssize_t process_vm_writev(pid_t pid, const struct iovec* local, unsigned long nlocal,
+                                      const struct iovec* remote, unsigned long nremote, unsigned long flags) {
+  UserWrite w(SYS_process_vm_writev, pid, local, nlocal, remote, nremote);
+  return CKPT_REAL(process_vm_writev)(pid, local, nlocal, remote, nremote, flags);
 }
 CKPT_EXPORT ssize_t vmsplice(int fd, const struct iovec* iov, size_t n, unsigned flags) {
   UserWrite w(SYS_vmsplice, fd, iov, n);

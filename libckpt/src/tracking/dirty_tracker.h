@@ -8,6 +8,14 @@
 // that vanished (MADV_DONTNEED, MADV_FREE, munmap) are simply not present:
 // an image lists every page that holds data, so they read as zero.
 //
+// Whatever the backend: only private anonymous memory is ever vouched for
+// (shared memory, file mappings and hugetlb are saved in full each time);
+// pages the application included again with ckpt_include() since the
+// parent are saved in full (the parent left them out); and a restore
+// refuses a chain in which an image takes pages from a parent that does
+// not hold them (image/chain.h). What each backend guarantees is in its
+// file's header.
+//
 // Backends (--track=): uffd (userfaultfd write-protect in async mode with
 // PAGEMAP_SCAN: no fault handling in user space, syscalls unaffected),
 // mprotect (write-protection and a SIGSEGV handler, for kernels without

@@ -18,6 +18,9 @@ void mprotect_forget(uint64_t start, uint64_t len);
 // The same, and libckpt's protection is taken off the whole range (it is
 // about to move with mremap, which must not carry it along).
 void mprotect_release(uint64_t start, uint64_t len);
+// Something may write memory without faulting (tracking/mem_writers.h):
+// nothing is vouched for any more until the next re-arm.
+void mprotect_untrusted();
 // The application set up an alternate signal stack.
 void mprotect_new_altstack(const void* sp, size_t size);
 // A thread is about to be created on a stack the application provided.

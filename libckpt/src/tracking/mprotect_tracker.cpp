@@ -1,22 +1,57 @@
 // The mprotect backend, for kernels without asynchronous uffd-wp.
 //
 // After each checkpoint the private writable anonymous regions (except
-// stacks) are write-protected in 64 KiB chunks; the first write to a chunk
-// faults, libsigsegv hands the fault to libckpt, which marks the chunk dirty
-// and gives the application its protection back. Chunks rather than pages
-// keep the number of mappings the kernel must split to a bound
-// (vm.max_map_count).
+// stacks, threads' TLS and control blocks, and what the kernel writes
+// without faulting: rseq areas, robust lists, alternate signal stacks,
+// libckpt's own memory) are write-protected in chunks (a page, or more in
+// large processes, so that the mappings the kernel must split stay below
+// vm.max_map_count); the first write to a chunk faults, libsigsegv hands
+// the fault to libckpt, which marks the chunk dirty and gives the
+// application its protection back. A chunk of several pages remembers
+// each page's hash at its first write, so only pages that really changed
+// are saved; a page that is zero is never taken from the parent (it may
+// have been discarded by MADV_DONTNEED/MADV_FREE, which do not fault).
 //
-// The classic trap: a system call writing into a protected page fails with
-// EFAULT instead of faulting. libckpt unprotects the buffers of the public
-// wrappers that write user memory before calling them (interpose/
-// user_writes.cpp), keeps stdio and directory-stream buffers unprotected,
-// and honours the application's own mprotect/mmap/munmap/mremap. Remaining
-// exposure: system calls glibc makes internally into heap buffers other
-// than those (e.g. the resolver's, NSS's) can fail with EFAULT; use the uffd
-// backend where the kernel has it. A write is never silently missed: a
-// region the tracker cannot vouch for (its extent or protection changed) is
-// saved in full.
+// What keeps the model true:
+// - The application's mmap/munmap/mprotect/mremap/madvise/brk/sbrk and
+//   realloc, and the same calls through syscall(2), are interposed
+//   (interpose/memory_calls.cpp): the chunks they touch are forgotten
+//   (saved in full next time), and protection is taken off memory before
+//   it moves.
+// - Each protected range is registered with a userfaultfd (no protection
+//   through it): a mapping that is moved or replaced loses the
+//   registration, so a protected chunk whose mapping lacks it, or whose
+//   protection is not libckpt's, is forgotten at the capture.
+// - Memory that moved carrying libckpt's protection (an mremap libckpt did
+//   not see) is recognised by the fault handler and at the capture: private
+//   anonymous, readable, not writable although the application never asked
+//   for that (tracking/app_protection.h); it gets write access back.
+// - A system call writing into a protected page would fail with EFAULT:
+//   the destinations of every interposed function that writes user memory
+//   are unprotected first (interpose/syscall_writes.cpp: one table for the
+//   public wrappers and syscall(2)); stdio and directory-stream buffers and
+//   the destinations of calls in flight stay writable.
+// - Writes through /proc/PID/mem need no write permission and do not
+//   fault: opening this process's memory file for writing forgets every
+//   chunk, and while one is open at a checkpoint nothing is tracked
+//   (tracking/mem_writers.h).
+//
+// Guaranteed: a page taken from the parent was not written since, by the
+// process or by the kernel on its behalf, through any call above or any
+// instruction. Not guaranteed (use the uffd backend where the kernel has
+// it):
+// - writes through /proc/PID/mem by another process, or by a debugger
+//   attached with ptrace between two checkpoints (one attached at a
+//   checkpoint makes it fail), are not seen;
+// - system calls made with an inline `syscall` instruction (not through
+//   glibc) are not seen: a write into a protected page fails with EFAULT,
+//   an mremap of protected memory onto an address the model describes is
+//   caught only where userfaultfd exists (the registration above), and
+//   without it such a move can bring back a parent's page;
+// - system calls glibc makes internally into heap buffers other than
+//   stdio's and directory streams' (the resolver's, NSS's, getifaddrs')
+//   can fail with EFAULT, and so can the kernel's writes into futex words
+//   of PI or robust mutexes in protected memory.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -33,6 +68,7 @@
 #include "common/xxhash64.h"
 #include "dirty_tracker.h"
 #include "app_protection.h"
+#include "mem_writers.h"
 #include "common/uffd_defs.h"
 #include "interpose/sigsegv_chain.h"
 #include "mprotect_model.h"
@@ -454,9 +490,13 @@ class MprotectTracker final : public DirtyTracker {
     collect_keep_writable(st, keep);
     size_t n = 0, chunks = 0;
     uint64_t chunk = kMinChunk;
+    // While this process's memory file is open for writing nothing is
+    // tracked: its writes bypass the protection (mem_writers.h).
+    const std::vector<Region> none;
+    const std::vector<Region>& regions = own_memory_writer_open() ? none : st.regions;
     auto for_each_piece = [&](auto&& fn) {
       const Region* below = nullptr;
-      for (const Region& r : st.regions) {
+      for (const Region& r : regions) {
         const Region* prev = below;
         below = &r;
         if (!trackable(r) || holds_a_thread_stack(st, r, prev)) continue;
@@ -663,6 +703,7 @@ void forget(uint64_t start, uint64_t len, bool all) {
 }  // namespace
 
 void mprotect_forget(uint64_t start, uint64_t len) { forget(start, len, false); }
+void mprotect_untrusted() { forget(0, ~uint64_t(0), true); }
 void mprotect_release(uint64_t start, uint64_t len) { forget(start, len, true); }
 
 void mprotect_new_altstack(const void* sp, size_t size) {
