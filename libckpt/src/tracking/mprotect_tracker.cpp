@@ -63,22 +63,22 @@
 #include <algorithm>
 #include <cstring>
 
+#include "app_protection.h"
+#include "capture/memory.h"
 #include "capture/page_scan.h"
 #include "common/raw_syscall.h"
+#include "common/uffd_defs.h"
 #include "common/xxhash64.h"
 #include "dirty_tracker.h"
-#include "app_protection.h"
-#include "mem_writers.h"
-#include "common/uffd_defs.h"
 #include "interpose/sigsegv_chain.h"
+#include "mem_writers.h"
 #include "mprotect_model.h"
-#include "runtime/own_fds.h"
-#include "vma_query.h"
-#include "capture/memory.h"
 #include "runtime/arena.h"
 #include "runtime/config.h"
+#include "runtime/own_fds.h"
 #include "runtime/runtime.h"
 #include "runtime/thread_registry.h"
+#include "vma_query.h"
 
 // glibc's list of open FILE streams (exported, used by fflush(NULL)).
 extern "C" FILE* _IO_list_all __attribute__((weak));
@@ -97,7 +97,7 @@ constexpr size_t kMaxTracked = 8192;
 struct Tracked {
   uint64_t start, end;   // chunk-aligned inside the region
   uint32_t app_prot;     // what the application set (always includes PROT_WRITE)
-  uint16_t valid;        // 0: the application changed it; saved in full
+  uint16_t valid;        // 0: could not be protected or tagged after all; saved in full
   uint16_t tagged;       // registered with the tag userfaultfd (see below)
   uint8_t* dirty;        // one state byte per chunk
   uint64_t chunk;        // bytes per chunk
