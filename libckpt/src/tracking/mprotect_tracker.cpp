@@ -134,6 +134,7 @@ void remember_chunk(const Tracked& t, size_t c) {
     t.hashes[first + i] = known && (resident[i] & 1) ? page_hash(s + i * 4096) : kAbsent;
 }
 bool g_active = false;    // a model is armed
+uint32_t g_epoch = 0;     // re-arms so far
 bool g_selected = false;  // this is the process's backend
 
 const Tracked* find(uint64_t addr) {
@@ -215,11 +216,11 @@ uint64_t next_tracked(uint64_t addr) {
 // application never asked for that (app_protection.h). Its pages around
 // `addr` that the model does not own get write access back, and chunks of
 // the model found there are forgotten (saved in full: their contents came
-// from elsewhere). Returns false if the fault is not libckpt's.
-bool give_back_carried(uint64_t addr) {
-  VmaInfo v;
+// from elsewhere). `v` is that mapping. Returns false if the fault is not
+// libckpt's.
+bool give_back_carried(uint64_t addr, const VmaInfo& v) {
   uint64_t page = addr & ~uint64_t(4095);
-  if (!query_vma(addr, v) || v.shared || v.inode || !(v.prot & PROT_READ) || (v.prot & PROT_WRITE)) return false;
+  if (v.shared || v.inode || !(v.prot & PROT_READ) || (v.prot & PROT_WRITE)) return false;
   if (app_made_readonly(page, page + 4096)) return false;
   uint64_t lo, hi;
   app_writable_around(page, lo, hi);
@@ -262,7 +263,24 @@ int on_fault(void* addr, int) {
     ckpt_syscall0(CKPT_NR_sched_yield);
     return 1;
   }
-  if (g_active && give_back_carried(a)) return 1;
+  VmaInfo v;
+  if (g_active && query_vma(a, v)) {
+    if (give_back_carried(a, v)) return 1;
+    // Writable now: the fault lost a race with another thread that gave
+    // the page back (or the chunk changed state meanwhile). Retry; a few
+    // times per page and interval only (a page is given back once per
+    // interval), as a writable page can also fault for the application's
+    // own reasons (a protection key).
+    static __thread uint64_t t_page __attribute__((tls_model("initial-exec")));
+    static __thread uint32_t t_epoch __attribute__((tls_model("initial-exec")));
+    static __thread int t_retries __attribute__((tls_model("initial-exec")));
+    uint64_t page = a & ~uint64_t(4095);
+    uint32_t epoch = __atomic_load_n(&g_epoch, __ATOMIC_ACQUIRE);
+    if (v.prot & PROT_WRITE) {
+      if (t_page != page || t_epoch != epoch) t_page = page, t_epoch = epoch, t_retries = 0;
+      if (t_retries++ < 4) return 1;
+    }
+  }
   // Not ours: the application's own fault (a guard page...). Let its handler see it.
   sigsegv_decline();
   return 0;
@@ -588,6 +606,7 @@ class MprotectTracker final : public DirtyTracker {
     // Active before the touches below (after a restore it was not: they
     // would do nothing).
     g_active = n > 0;
+    __atomic_add_fetch(&g_epoch, 1, __ATOMIC_ACQ_REL);
     // Buffers glibc fills from inside (stdio, directory streams) and the
     // destinations of calls in flight stay writable.
     if (&_IO_list_all)
