@@ -56,6 +56,7 @@ int run_inspect(const Options& o) {
         {"blocks", f.block_count},
         {"data_pages", f.data_pages},
         {"zero_pages", f.zero_pages},
+        {"parent_pages", f.parent_pages},
         {"content_hash", f.file_hash},
         {"verified", o.verify},
     };

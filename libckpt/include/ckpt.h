@@ -35,7 +35,9 @@ int ckpt_checkpoint(char* path, size_t size) __attribute__((weak));
 
 /* Leaves the whole pages inside [addr, addr+len) out of every later image
  * (scratch buffers, caches): a restored process finds them zero. Returns 0,
- * or -1 if too many ranges are excluded. ckpt_include() undoes it. */
+ * or -1 (ENOSPC) if too many ranges are excluded. ckpt_include() undoes it
+ * for every page [addr, addr+len) touches, however it was excluded: the
+ * next image holds those pages in full (its parent does not have them). */
 int ckpt_exclude(const void* addr, size_t len) __attribute__((weak));
 int ckpt_include(const void* addr, size_t len) __attribute__((weak));
 

@@ -51,15 +51,19 @@ def base(path):
     return os.path.basename(path.path if hasattr(path, 'path') else path)
 
 
-def check_chain(t, images, backend=None):
+def check_chain(t, images, backend=None, untracked=()):
     """images[0] is full, each later one incremental with the previous one
     as its parent (file name and image id); with `backend`, every image says
-    it was tracked with it. Returns the --inspect documents."""
+    it was tracked with it, and the tracker really tracked (check_tracked)
+    except for the image indexes in `untracked`. Returns the --inspect
+    documents."""
     docs = [inspect(t, img) for img in images]
     for k, (img, doc) in enumerate(zip(images, docs)):
         what = f'image {k + 1} ({base(img)})'
         if backend is not None:
             check_equal(doc.get('libckpt', {}).get('tracking'), backend, f'{what}: --inspect libckpt.tracking')
+            if k not in untracked:
+                check_tracked(doc, what, incremental=k > 0)
         if k == 0:
             check_equal(doc['parent'], None, f'{what}: parent of the first image (a full one)')
             check_equal(doc['image']['incremental'], False, f'{what}: "incremental" of the first image')
@@ -70,6 +74,74 @@ def check_chain(t, images, backend=None):
         check_equal(parent.get('file_name'), base(images[k - 1]), f'{what}: parent file name')
         check_equal(parent.get('image_id'), docs[k - 1]['image']['image_id'], f'{what}: parent image id')
     return docs
+
+
+def check_tracked(doc, what, incremental):
+    """The tracker really tracked: it armed pages at this checkpoint and,
+    for an incremental image, vouched for pages (classified them against
+    the parent) and found some unchanged (PARENT runs in the image)."""
+    lib = doc.get('libckpt', {})
+    check(lib.get('armed_pages', 0) > 0, f'{what}: the tracker armed no pages for the next interval '
+          f'(libckpt.armed_pages = {lib.get("armed_pages")!r})')
+    if incremental:
+        check(lib.get('vouched_pages', 0) > 0, f'{what}: the tracker vouched for no page '
+              f'(libckpt.vouched_pages = {lib.get("vouched_pages")!r}): everything was saved as new')
+        check(doc['image'].get('parent_pages', 0) > 0, f'{what}: no page is taken from the parent '
+              f'(image.parent_pages = {doc["image"].get("parent_pages")!r})')
+
+
+# -------------------------------------------------------------- idle process
+
+TICKER_IDLE = ['250', '50', '0', '32']  # COUNT INTERVAL_MS EXIT HEAP_MIB
+IDLE_HEAP_PAGES = 32 << 20 >> 12
+
+
+def last_tick(text):
+    return max((int(n) for n in re.findall(r'^tick (\d+) ', text, re.M)), default=0)
+
+
+@for_backends
+def incr_idle(t, backend):
+    """A mostly idle process (ticker: a 32 MiB heap it only reads, a few
+    words of state) checkpointed three times: the tracker armed at least
+    the heap, vouched for it in each incremental image and found it
+    unchanged (PARENT pages), so each incremental image is at most 2% of
+    the full one; restored from the third, ticker ends with the undisturbed
+    run's checksum."""
+    argv = [t.program('ticker'), *TICKER_IDLE]
+    ref = re.search(r'^done ticks=\d+ pid=\d+ (sum=\w+)$', t.reference(argv, timeout=60), re.M)
+    check(ref, 'the undisturbed ticker did not finish')
+    app = t.launch(argv, options=track_options(backend))
+    app.wait_ready()
+    app.wait_output(r'^tick 5 ')
+    images = []
+    for k in range(3):
+        if k:
+            app.wait_output(rf'^tick {last_tick(app.output()) + 5} ')
+        images.append(t.checkpoint(app))
+    t.kill9(app)
+    docs = check_chain(t, images, backend)
+    problems = []
+    armed = docs[0]['libckpt']['armed_pages']
+    if armed < IDLE_HEAP_PAGES:
+        problems.append(f'image 1: the tracker armed {armed} pages, fewer than the 32 MiB heap ({IDLE_HEAP_PAGES})')
+    for k in (1, 2):
+        lib, img = docs[k]['libckpt'], docs[k]['image']
+        t.log(f'image {k + 1}: {images[k].size} bytes (full: {images[0].size}); vouched {lib["vouched_pages"]}, '
+              f'unchanged {lib["unchanged_pages"]}, data {img["data_pages"]}, parent {img["parent_pages"]} pages')
+        if lib['vouched_pages'] < IDLE_HEAP_PAGES or img['parent_pages'] < IDLE_HEAP_PAGES:
+            problems.append(f'image {k + 1}: vouched for {lib["vouched_pages"]} pages and took {img["parent_pages"]} '
+                            f'from its parent: the idle 32 MiB heap ({IDLE_HEAP_PAGES} pages) should be both')
+        if images[k].size > 0.02 * images[0].size:
+            problems.append(f'image {k + 1} is {images[k].size} bytes, more than 2% of the full image '
+                            f'({images[0].size} bytes) for an idle process')
+    r = t.restore(images[2], continues=app)
+    r.wait_ready()
+    check_equal(r.wait_exit(60), 0, 'exit status of the restored ticker')
+    done = re.search(r'^done ticks=\d+ pid=\d+ (sum=\w+)$', app.output(), re.M)
+    check(done, 'the restored ticker did not print its done line')
+    check_equal(done.group(1), ref.group(1), 'final checksum of the ticker restored from the third image')
+    raise_problems(problems)
 
 
 # ------------------------------------------------------------------ memwalk
@@ -203,8 +275,62 @@ def incr_syscalls(t, backend):
     check_rounds_match(app.output(), ref, 'incr_syscalls restored from the 20th image')
 
 
+@for_backends
+def incr_kwrites(t, backend):
+    """Every kind of call through which the kernel writes into the caller's
+    memory (signal masks and waits, epoll, poll, select, affinity, ids,
+    prctl, thread names, mincore, timers, capget, process_vm_readv, CPU-time
+    clocks, raw syscall(2) reads, readv, recvmmsg, stat-like calls, wait4,
+    waitid, MADV_POPULATE_WRITE, a stdio stream opened after a checkpoint),
+    aimed at heap pages the program does not write itself, across eight
+    incremental checkpoints and after a restore from the last: no call
+    fails."""
+    prog = t.program('incr_kwrites')
+    app = t.launch([prog, '400', '5'], options=track_options(backend))
+    app.wait_ready()
+    app.wait_output(r'^round 3$')
+    images = []
+    for k in range(8):
+        images.append(t.checkpoint(app))
+        app.wait_output(rf'^round {max_rounds(app.output()) + 2}$')
+        check_no_fail(app.output(), f'incr_kwrites after checkpoint {k + 1}')
+    t.kill9(app)
+    check_chain(t, images, backend)
+    r = t.restore(images[-1], continues=app)
+    r.wait_ready()
+    rc = r.wait_exit(120)
+    check_no_fail(app.output(), 'incr_kwrites restored from the last image')
+    check(re.search(r'^final ok$', app.output(), re.M), f'incr_kwrites did not end with "final ok": '
+          f'{app.output().splitlines()[-3:]}')
+    check_equal(rc, 0, 'exit status of the restored incr_kwrites')
+
+
 def max_rounds(text):
     return max((int(n) for n in re.findall(r'^round (\d+) ', text, re.M)), default=-1)
+
+
+@for_backends
+def incr_race(t, backend):
+    """Two threads pread(2) into the same chunks of a 160 MiB process (the
+    mprotect backend protects it in chunks of several pages) across eight
+    checkpoints: no call fails with EFAULT (a thread whose destination
+    another thread is unprotecting waits for it)."""
+    run = t.path('run')
+    os.mkdir(run)
+    app = t.launch([t.program('incr_race'), run, '160'], options=track_options(backend))
+    app.wait_ready()
+    app.wait_output(r'^ready$')
+    images = [t.checkpoint(app) for _ in range(8)]
+    open(os.path.join(run, 'stop'), 'w').close()
+    check_equal(app.wait_exit(60), 0, 'exit status of incr_race')
+    out = app.output()
+    check_no_fail(out, 'incr_race')
+    m = re.search(r'^efault (\d+) (\d+) calls (\d+) (\d+)$', out, re.M)
+    check(m, f'incr_race printed no efault line: {out[-300:]!r}')
+    t.log(m.group(0))
+    check(int(m.group(3)) > 0 and int(m.group(4)) > 0, f'a reader thread made no call: {m.group(0)}')
+    check_equal((int(m.group(1)), int(m.group(2))), (0, 0), 'pread calls that failed with EFAULT (per thread)')
+    check_chain(t, images, backend)
 
 
 # ------------------------------------------- phased fixtures: every image
@@ -225,13 +351,14 @@ def after_phase(lines, n):
     return lines[lines.index(marker) + 1:]
 
 
-def phased_chain(t, backend, argv_for, phases, check_restored=None):
+def phased_chain(t, backend, argv_for, phases, check_restored=None, untracked=()):
     """Runs a phased fixture (argv_for(DIR)) undisturbed, then under
     --incremental with a checkpoint at each phase, to its end; then restores
     every image in turn: each restored run prints exactly the undisturbed
     run's lines after the phase its image was taken at.
     check_restored(restore_app, n, image, launch_app) runs while the
-    restored process still waits for DIR/go-N."""
+    restored process still waits for DIR/go-N. `untracked`: see
+    check_chain. Returns the --inspect documents of the images."""
     ref_dir, run_dir = t.path('ref'), t.path('run')
     os.mkdir(ref_dir)
     os.mkdir(run_dir)
@@ -249,7 +376,7 @@ def phased_chain(t, backend, argv_for, phases, check_restored=None):
         go(run_dir, n)
     check_equal(app.wait_exit(60), 0, 'exit status of the checkpointed (not restored) run')
     check_equal(comparable(app.output()), ref, 'output of the checkpointed run vs. the undisturbed run')
-    check_chain(t, images, backend)
+    docs = check_chain(t, images, backend, untracked)
 
     problems = []  # every image is restored, then all differences are reported
     for n, img in enumerate(images):
@@ -268,6 +395,7 @@ def phased_chain(t, backend, argv_for, phases, check_restored=None):
             problems.append(f'exit status {what}: {rc}')
         problems += line_differences(comparable(r.output()), after_phase(ref, n), f'output {what}')
     raise_problems(problems)
+    return docs
 
 
 def line_differences(actual, expected, what, show=8):
@@ -361,6 +489,28 @@ def incr_mmaps(t, backend):
 
 
 @for_backends
+def incr_remap(t, backend):
+    """Mappings moved, grown and replaced by calls libckpt does not see or
+    sees only as syscall(2): realloc of a large block (glibc's internal
+    mremap), syscall(SYS_mremap), inline-assembly mremap (move, grow in
+    place, and a region moved onto the address of another one that was
+    unmapped, without writing it), syscall(SYS_mprotect), sbrk shrinking
+    and growing. The program keeps working (writes into moved and grown
+    memory do not crash it) and, restored from each image, every region is
+    exactly the undisturbed run's."""
+    prog = t.program('incr_remap')
+
+    def check_restored(r, n, img, app):
+        # Read-only anonymous memory in the image: only RO, in image 2 (the
+        # protection moved memory carried was libckpt's, not the program's).
+        ro = [(g['start'], g['end'] - g['start']) for g in inspect(t, img)['regions']
+              if g['kind'] == 'anonymous' and g['prot'] == 1]
+        check_equal(sum(size for _, size in ro), 1 << 20 if n == 1 else 0,
+                    f'image {n + 1}: bytes of read-only anonymous memory ({[hex(s) for s, _ in ro]})')
+    phased_chain(t, backend, lambda d: [prog, d], 4, check_restored)
+
+
+@for_backends
 def incr_arenas(t, backend):
     """Four threads and the main thread allocate, free (the heap tops
     first), malloc_trim, calloc and realloc between four incremental
@@ -369,6 +519,54 @@ def incr_arenas(t, backend):
     the run ends exactly like the undisturbed one."""
     prog = t.program('incr_arenas')
     phased_chain(t, backend, lambda d: [prog, d, '4'], 4)
+
+
+@for_backends
+def incr_zap(t, backend):
+    """Pages discarded without a write fault in a 160 MiB region (the
+    mprotect backend tracks it in chunks of several pages): MADV_DONTNEED
+    then a read (a zero page present) before the first write to the chunk,
+    MADV_FREE + MADV_PAGEOUT, MADV_DONTNEED with the same contents written
+    back, a page overwritten with zeros. Restored from each image, the
+    region is exactly the undisturbed run's (no stale parent page)."""
+    prog = t.program('incr_zap')
+    phased_chain(t, backend, lambda d: [prog, d, '160'], 4)
+
+
+@for_backends
+def incr_procmem(t, backend):
+    """Writes through /proc/self/mem (which need no write permission, so
+    the mprotect backend's protection does not fault on them): a descriptor
+    kept open across a checkpoint, then fopen, syscall(SYS_openat) of
+    /proc/thread-self/mem and openat of /proc/PID/task/TID/mem, each closed
+    at once. Restored from each image, the buffer is exactly the
+    undisturbed run's; the mprotect backend tracks nothing while the file
+    is open at a checkpoint, and tracks again once it is closed."""
+    prog = t.program('incr_procmem')
+    # mprotect: opening the memory file for writing forgets what the tracker
+    # vouched for, and nothing is tracked while it is open at a checkpoint
+    # (image 2: open since phase 1; closed during phase 2).
+    untracked = (1, 2, 3) if backend == 'mprotect' else ()
+    docs = phased_chain(t, backend, lambda d: [prog, d], 4, untracked=untracked)
+    if backend == 'mprotect':
+        armed = [d['libckpt']['armed_pages'] for d in docs]
+        t.log(f'armed pages per image: {armed}')
+        check(armed[0] > 0 and armed[2] > 0 and armed[3] > 0, f'the tracker did not track while the memory file '
+              f'was not open (armed pages per image: {armed})')
+        check_equal(armed[1], 0, 'pages armed while /proc/self/mem was open for writing')
+
+
+@for_backends
+def incr_shared(t, backend):
+    """Shared memory written behind the process's page tables between four
+    incremental checkpoints: a fork child writing MAP_SHARED anonymous pages
+    (some the process never touched), pwrite(2) and fallocate(PUNCH_HOLE)
+    on a mapped memfd, writes through a second mapping of it, MADV_REMOVE;
+    the process also drops its own page-table entries for the shared pages
+    after each phase. Restored from each image (the full one included),
+    the shared regions hold exactly what the undisturbed run had."""
+    prog = t.program('incr_shared')
+    phased_chain(t, backend, lambda d: [prog, d], 4)
 
 
 # ------------------------------------------------------- own SIGSEGV handler
@@ -406,6 +604,73 @@ def incr_sigsegv(t, backend):
     check_rounds_match(app.output(), ref, 'incr_sigsegv restored from the 5th image')
 
 
+# ------------------------------------------------------- threads' own memory
+
+@for_backends
+def incr_tls(t, backend):
+    """A program with 64 KiB of static TLS in two threads (its TLS blocks
+    span pages apart from the thread control blocks, which libckpt's
+    handlers write with SIGSEGV blocked) survives four incremental
+    checkpoints; restored from each image, both threads' TLS and the heap
+    are exactly the undisturbed run's."""
+    prog = t.program('incr_tls')
+    phased_chain(t, backend, lambda d: [prog, d], 4)
+
+
+# ------------------------------------------------------------ in-app API
+
+@for_backends
+def incr_api(t, backend):
+    """Four checkpoints the program requests itself (ckpt_checkpoint) with
+    callbacks that write memory (run in libckpt's coordinator thread, where
+    a write fault must be handled like anywhere else): the program runs to
+    its end, the images form a chain, and each one restored holds the table
+    and the callback counters exactly as they were in it."""
+    app = t.launch([t.program('incr_api')], options=track_options(backend), capture='pipe')
+    check_equal(app.wait_exit(120), 0, 'exit status of incr_api')
+    out = app.output()
+    check_no_fail(out, 'incr_api')
+    steps = re.findall(r'^step (\d) h=(\w+) image (\S+)$', out, re.M)
+    check_equal([int(n) for n, _, _ in steps], [1, 2, 3, 4], f'checkpoints incr_api reported ({out[-300:]!r})')
+    check_chain(t, [p for _, _, p in steps], backend)
+    problems = []
+    for n, h, path in steps:
+        r = t.restore(path, capture='pipe', tag=f'restore-image{n}-')
+        rc = r.wait_exit(60)
+        m = re.search(rf'^after {n} h=(\w+)$', r.output(), re.M)
+        if rc != 0 or not m or m.group(1) != h:
+            problems.append(f'restored from image {n}: exit {rc}, printed {r.output()[-200:]!r}; '
+                            f'expected "after {n} h={h}"')
+    raise_problems(problems)
+
+
+# ------------------------------------------------------ exclude / include
+
+def check_exclusions_recorded(t):
+    """check_restored for incr_exclude: images 1 and 2 record BUF and
+    PART as excluded (2 MiB + 8 pages), image 3 PART's two pages on each
+    side of what was included again, image 4 nothing."""
+    def check_restored(r, n, img, app):
+        excluded = inspect(t, img).get('excluded')
+        check(isinstance(excluded, list), f'image {n + 1}: no "excluded" list in --inspect')
+        size = sum(x['end'] - x['start'] for x in excluded)
+        want = {0: (2 << 20) + 8 * 4096, 1: (2 << 20) + 8 * 4096, 2: 4 * 4096, 3: 0}[n]
+        check_equal(size, want, f'image {n + 1}: bytes the manifest lists as excluded ({excluded!r})')
+    return check_restored
+
+
+@for_backends
+def incr_exclude(t, backend):
+    """ckpt_exclude() of a 2 MiB buffer and of 8 pages (in two calls), then
+    ckpt_include() of the buffer (not written since) and of 4 pages across
+    the two excluded ranges, then of the rest: restored from each image, the
+    included parts hold exactly what the undisturbed run had (the first
+    image after an include holds them in full: its parent left them out),
+    and each image's manifest lists what it left out."""
+    prog = t.program('incr_exclude')
+    phased_chain(t, backend, lambda d: [prog, d], 4, check_exclusions_recorded(t))
+
+
 # ------------------------------------------------------------- range API
 
 RANGE_PAGES = 64 << 20 >> 12
@@ -416,8 +681,12 @@ def incr_range_api(t):
     """ckpt_save_range of a 64 MiB array, 1% of its pages changed, saved
     again: the second file holds only the changed pages (at most 5% of the
     first file's size); after scribbling, ckpt_load_range of each file gives
-    back exactly what was saved (pages that became zero are zero). Without
-    ckpt-run the program says so and exits 77."""
+    back exactly what was saved (pages that became zero are zero). The same
+    path saved twice, and a chain's first file replaced, load the newest
+    contents (the image replaced cannot be a parent) and the orphaned image
+    is refused; a range with a PROT_NONE page saves and loads; a load into
+    read-only memory fails with EFAULT. Without ckpt-run the program says so
+    and exits 77."""
     prog = t.program('incr_range')
     res = t.run([prog, t.tmp])
     check(res.rc == 77 and 'no libckpt' in res.out,
@@ -435,6 +704,8 @@ def incr_range_api(t):
     loaded = {int(n): h for n, h in re.findall(r'^loaded (\d) h=(\w+)$', out, re.M)}
     check(sorted(saved) == [1, 2] and sorted(loaded) == [1, 2] and re.search(r'^done$', out, re.M),
           f'incr_range printed {out[-400:]!r}')
+    for ok in ('same path ok', 'replaced parent ok', 'prot_none ok', 'read-only refused ok'):
+        check(re.search(rf'^{ok}$', out, re.M), f'incr_range did not print {ok!r}: {out[-400:]!r}')
     check_equal(loaded[2], saved[2][1], 'checksum after ckpt_load_range of range-2.img (vs. when saved)')
     check_equal(loaded[1], saved[1][1], 'checksum after ckpt_load_range of range-1.img (vs. when saved)')
     size1, size2 = saved[1][0], saved[2][0]

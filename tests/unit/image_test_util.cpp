@@ -423,6 +423,10 @@ ProcessState sample_state() {
   st.libckpt.images_dir = "/var/tmp/ckpt images";
   st.libckpt.tracking = "mprotect";
   st.libckpt.parent_path = "/var/tmp/ckpt images/prog-4242-2.ckpt";
+  st.libckpt.vouched_pages = 590;
+  st.libckpt.unchanged_pages = 577;
+  st.libckpt.armed_pages = 612;
+  st.excluded = {{kHeapStart + 100 * kPage, kHeapStart + 104 * kPage}, {kStackStart, kStackStart + kPage}};
   st.identity = "clone3-set-tid";
   return st;
 }
@@ -912,6 +916,10 @@ void check_states_equal(const ProcessState& want, const ProcessState& got) {
   EQ(libckpt.images_dir);
   EQ(libckpt.tracking);
   EQ(libckpt.parent_path);
+  EQ(libckpt.vouched_pages);
+  EQ(libckpt.unchanged_pages);
+  EQ(libckpt.armed_pages);
+  EQ(excluded);
   EQ(identity);
 }
 

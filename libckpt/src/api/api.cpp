@@ -30,10 +30,25 @@ Callback g_callbacks[kMaxCallbacks];
 size_t g_ncallbacks = 0;
 pthread_mutex_t g_callbacks_lock = PTHREAD_MUTEX_INITIALIZER;
 
-constexpr size_t kMaxExcluded = 256;
-ExcludedRange g_excluded[kMaxExcluded];
-size_t g_nexcluded = 0;
+// Two lists: a change is made in the one not published, then published
+// with one atomic store, so a checkpoint (which reads without the lock: a
+// frozen thread may hold it) always sees a whole list, before or after.
+constexpr size_t kMaxExcluded = kMaxExcludedRanges;
+struct ExclusionList {
+  ExcludedRange r[kMaxExcluded];
+  size_t n;
+};
+ExclusionList g_lists[2];
+uint32_t g_published = 0;  // index of the list checkpoints read
 pthread_mutex_t g_excluded_lock = PTHREAD_MUTEX_INITIALIZER;
+
+// Replaces the published list (called with the lock held).
+void publish(const ExcludedRange* r, size_t n) {
+  ExclusionList& next = g_lists[1 - __atomic_load_n(&g_published, __ATOMIC_ACQUIRE)];
+  memcpy(next.r, r, n * sizeof *r);
+  next.n = n;
+  __atomic_store_n(&g_published, uint32_t(&next - g_lists), __ATOMIC_RELEASE);
+}
 
 constexpr uint64_t kPage = 4096;
 
@@ -51,13 +66,11 @@ void run_callbacks(enum ckpt_event event) {
 
 bool callbacks_registered() { return __atomic_load_n(&g_ncallbacks, __ATOMIC_ACQUIRE) > 0; }
 
-// Read while every thread is frozen: no lock (a frozen thread may hold it);
-// the array is only ever appended to or compacted under the lock, and a
-// torn read costs at most one stale range in one image.
+// Read while every thread is frozen: no lock (a frozen thread may hold it).
 size_t excluded_ranges(ExcludedRange* out, size_t max) {
-  size_t n = __atomic_load_n(&g_nexcluded, __ATOMIC_ACQUIRE);
-  if (n > max) n = max;
-  memcpy(out, g_excluded, n * sizeof(ExcludedRange));
+  const ExclusionList& l = g_lists[__atomic_load_n(&g_published, __ATOMIC_ACQUIRE)];
+  size_t n = l.n < max ? l.n : max;
+  memcpy(out, l.r, n * sizeof(ExcludedRange));
   return n;
 }
 
@@ -114,30 +127,62 @@ CKPT_EXPORT int ckpt_exclude(const void* addr, size_t len) {
   uint64_t end = (uint64_t(addr) + len) & ~(kPage - 1);
   if (end <= start) return 0;  // no whole page inside
   pthread_mutex_lock(&g_excluded_lock);
-  if (g_nexcluded == kMaxExcluded) {
+  const ExclusionList& cur = g_lists[g_published];
+  // Sorted and merged: the new range absorbs those it overlaps or touches.
+  ExcludedRange out[kMaxExcluded + 1];
+  size_t n = 0;
+  bool placed = false;
+  for (size_t i = 0; i < cur.n; i++) {
+    const ExcludedRange& x = cur.r[i];
+    if (x.end < start || x.start > end) {
+      if (!placed && x.start > end) {
+        out[n++] = {start, end};
+        placed = true;
+      }
+      out[n++] = x;
+    } else {
+      start = x.start < start ? x.start : start;
+      end = x.end > end ? x.end : end;
+    }
+  }
+  if (!placed) out[n++] = {start, end};
+  if (n > kMaxExcluded) {
     pthread_mutex_unlock(&g_excluded_lock);
     errno = ENOSPC;
     return -1;
   }
-  size_t i = g_nexcluded;
-  while (i > 0 && g_excluded[i - 1].start > start) {  // keep sorted
-    g_excluded[i] = g_excluded[i - 1];
-    i--;
-  }
-  g_excluded[i] = {start, end};
-  __atomic_store_n(&g_nexcluded, g_nexcluded + 1, __ATOMIC_RELEASE);
+  publish(out, n);
   pthread_mutex_unlock(&g_excluded_lock);
   return 0;
 }
 
+// Every page [addr, addr+len) touches is included again, however it was
+// excluded. The next image saves those pages in full whatever the tracker
+// says: its parent left them out (checkpoint.cpp compares the exclusions of
+// consecutive images).
 CKPT_EXPORT int ckpt_include(const void* addr, size_t len) {
-  uint64_t start = (uint64_t(addr) + kPage - 1) & ~(kPage - 1);
-  uint64_t end = (uint64_t(addr) + len) & ~(kPage - 1);
+  uint64_t start = uint64_t(addr) & ~(kPage - 1);
+  uint64_t end = (uint64_t(addr) + len + kPage - 1) & ~(kPage - 1);
+  if (end <= start) return 0;
   pthread_mutex_lock(&g_excluded_lock);
-  size_t out = 0;
-  for (size_t i = 0; i < g_nexcluded; i++)
-    if (!(g_excluded[i].start == start && g_excluded[i].end == end)) g_excluded[out++] = g_excluded[i];
-  __atomic_store_n(&g_nexcluded, out, __ATOMIC_RELEASE);
+  const ExclusionList& cur = g_lists[g_published];
+  ExcludedRange out[kMaxExcluded + 1];
+  size_t n = 0;
+  for (size_t i = 0; i < cur.n && n < kMaxExcluded + 1; i++) {
+    const ExcludedRange& x = cur.r[i];
+    if (x.end <= start || x.start >= end) {
+      out[n++] = x;
+      continue;
+    }
+    if (x.start < start) out[n++] = {x.start, start};
+    if (x.end > end && n < kMaxExcluded + 1) out[n++] = {end, x.end};
+  }
+  if (n > kMaxExcluded) {  // a range split in two with the list full
+    pthread_mutex_unlock(&g_excluded_lock);
+    errno = ENOSPC;
+    return -1;
+  }
+  publish(out, n);
   pthread_mutex_unlock(&g_excluded_lock);
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "file_table.h"
 #include "page_scan.h"
 #include "runtime/arena.h"
+#include "shared_pages.h"
 
 namespace ckpt {
 
@@ -82,7 +83,7 @@ void add_pieces(ParseCtx& c, const Region& r, bool read_all) {
     while (s < e) {
       uint64_t run_end;
       uint32_t app_prot;
-      bool tracker_protected = t->protected_run(s, r.prot, run_end, app_prot);
+      bool tracker_protected = t->protected_run(r, s, run_end, app_prot);
       uint64_t piece_end = std::min(std::max(run_end, s + kPage), e);
       emit_one(s, piece_end, tracker_protected ? app_prot : r.prot, tracker_protected);
       s = piece_end;
@@ -385,7 +386,11 @@ bool stage_for_fork(const ProcessState& st, MemoryCapture& mc, uint64_t limit, M
     }
     std::vector<PageSpan> spans;
     c.spans = &spans;
-    ok = mc.read_all[i] ? stage_range(r.start, r.end, 0, &c) : scanner.scan(r.start, r.end, false, stage_range, &c);
+    int error = 0;
+    ok = mc.read_all[i]                        ? stage_range(r.start, r.end, 0, &c)
+         : r.kind == RegionKind::SharedAnon ? scan_shared_object(r, stage_range, &c, error)
+                                             : scanner.scan(r.start, r.end, false, stage_range, &c);
+    if (error) err << "cannot find the pages of the shared memory " << r.name.c_str() << ": " << errno_name(error);
     mc.spans[i] = std::move(spans);
     mc.classified[i] = 1;  // the spans now say which pages the writer copies
   }
@@ -447,11 +452,39 @@ bool capture_regions(ProcessState& st, FileTable& files, MemoryCapture& mc,
   return ok;
 }
 
-bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker, Msg& err) {
+namespace {
+
+// Splits the unchanged spans that meet `ranges` (sorted) so that the part
+// inside them is changed.
+void mark_changed(std::vector<PageSpan>& spans, const std::vector<AddressRange>& ranges) {
+  std::vector<PageSpan> out;
+  for (const PageSpan& sp : spans) {
+    if (sp.changed) {
+      out.push_back(sp);
+      continue;
+    }
+    uint64_t pos = sp.start;
+    for (const AddressRange& x : ranges) {
+      if (x.end <= pos || x.start >= sp.end) continue;
+      if (x.start > pos) out.push_back({pos, x.start, false});
+      uint64_t e = std::min(x.end, sp.end);
+      out.push_back({std::max(pos, x.start), e, true});
+      pos = e;
+    }
+    if (pos < sp.end) out.push_back({pos, sp.end, false});
+  }
+  spans = std::move(out);
+}
+
+}  // namespace
+
+bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker,
+                      const std::vector<AddressRange>& not_in_parent, Msg& err) {
   for (size_t i = 0; i < st.regions.size(); i++) {
     const Region& r = st.regions[i];
     if (!r.pages_saved || mc.read_all[i] || !tracker.vouches(r)) continue;
     if (!tracker.classify(r, mc.spans[i], err)) return false;
+    if (!not_in_parent.empty()) mark_changed(mc.spans[i], not_in_parent);
     mc.classified[i] = 1;
   }
   return true;
@@ -480,9 +513,9 @@ bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w
   PageCtx c{};
   c.w = &w;
   c.err = &err;
-  ExcludedRange excluded[256];
+  ExcludedRange excluded[kMaxExcludedRanges];
   c.excluded = excluded;
-  c.nexcluded = excluded_ranges(excluded, 256);
+  c.nexcluded = excluded_ranges(excluded, kMaxExcludedRanges);
   c.bounce_size = 1u << 20;
   c.bounce = static_cast<unsigned char*>(arena::allocate(c.bounce_size));
   bool ok = c.bounce != nullptr;
@@ -498,6 +531,12 @@ bool write_pages(const ProcessState& st, const MemoryCapture& mc, ImageWriter& w
       ok = write_spans(c, r, mc.spans[i], mc.staging[i] ? mc.staging[i] : r.start);
     } else if (mc.read_all[i]) {
       ok = save_range(r.start, r.end, kPagePresent, &c);
+    } else if (r.kind == RegionKind::SharedAnon) {
+      int error = 0;
+      ok = scan_shared_object(r, save_range, &c, error);
+      if (error)
+        err << "cannot find the pages of the shared memory " << r.name.c_str() << " at " << Hex{r.start} << ": "
+            << errno_name(error);
     } else {
       ok = scanner.scan(r.start, r.end, r.kind == RegionKind::FilePrivate, save_range, &c);
       if (!ok && scanner.error())

@@ -3,7 +3,8 @@
 //
 // What is saved and what is re-mapped:
 //   private anonymous (heap, stacks, malloc arenas)  present non-zero pages saved
-//   shared anonymous, memfd, /dev/zero               present pages saved
+//   shared anonymous, memfd, /dev/zero, /dev/shm    pages of the object that hold data saved
+//                                                    (shared_pages.h: written from anywhere)
 //   private file mapping (code, data of libraries)  re-mapped from the file;
 //                                                    pages the process modified saved
 //   shared file mapping, POSIX shm (/dev/shm)       re-mapped; the file holds the data
@@ -46,7 +47,10 @@ struct MemoryCapture {
 };
 
 // Classifies every region `tracker` vouches for (frozen, before re-arming).
-bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker, Msg& err);
+// Pages in `not_in_parent` (sorted; left out of the parent image) count as
+// changed whatever the tracker says.
+bool classify_regions(const ProcessState& st, MemoryCapture& mc, DirtyTracker& tracker,
+                      const std::vector<AddressRange>& not_in_parent, Msg& err);
 
 // Copies the pages of regions a forked writer cannot read faithfully into
 // shared staging mappings. Fails (staging nothing) if more than `limit`

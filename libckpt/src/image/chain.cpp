@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 
@@ -20,6 +21,12 @@ std::string hex_id(const uint8_t* p) {
     s += d[p[i] & 15];
   }
   return s;
+}
+
+std::string hex(uint64_t v) {
+  char b[24];
+  snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
+  return b;
 }
 
 std::string dir_of(const std::string& p) {
@@ -65,6 +72,44 @@ ImageChain::ImageChain(const std::string& path) {
 
 void ImageChain::verify_pages() const {
   for (const auto& img : images_) img->verify_pages();
+  verify_references();
+}
+
+bool ImageChain::holds_unlisted(size_t p, uint64_t s, uint64_t e) const {
+  const ProcessState& st = images_[p]->state();
+  for (auto& [xs, xe] : st.excluded)
+    if (xs < e && s < xe) return false;
+  const std::vector<Region>& regions = st.regions;
+  auto it = std::upper_bound(regions.begin(), regions.end(), s, [](uint64_t a, const Region& r) { return a < r.end; });
+  for (uint64_t pos = s; pos < e; ++it) {
+    if (it == regions.end() || it->start > pos || !it->pages_saved) return false;
+    pos = it->end;
+  }
+  return true;
+}
+
+void ImageChain::check_unlisted(size_t p, uint64_t s, uint64_t e) const {
+  if (holds_unlisted(p, s, e)) return;
+  throw ImageError(images_[p - 1]->path() + ": its pages " + hex(s) + "-" + hex(e) + " are to come from its parent " +
+                   images_[p]->path() + ", which does not hold them (left out of it, or never there): "
+                   "the chain is inconsistent");
+}
+
+void ImageChain::verify_references() const {
+  for (size_t i = 0; i < images_.size(); i++)
+    for (const RunRef& r : runs_of(i)) {
+      if (r.kind != CKPT_RUN_PARENT) continue;
+      if (i + 1 == images_.size())
+        throw ImageError(images_[i]->path() + ": a full image refers to a parent for its pages at " + hex(r.addr));
+      const std::vector<RunRef>& below = runs_of(i + 1);
+      auto it = std::upper_bound(below.begin(), below.end(), r.addr, [](uint64_t a, const RunRef& x) { return a < x.end; });
+      uint64_t pos = r.addr;
+      for (; it != below.end() && it->addr < r.end; ++it) {
+        if (it->addr > pos) check_unlisted(i + 1, pos, it->addr);
+        pos = std::max(pos, std::min(it->end, r.end));
+      }
+      if (pos < r.end) check_unlisted(i + 1, pos, r.end);
+    }
 }
 
 const std::vector<ImageChain::RunRef>& ImageChain::runs_of(size_t image) const {
@@ -84,17 +129,25 @@ const std::vector<ImageChain::RunRef>& ImageChain::runs_of(size_t image) const {
   return runs_[image];
 }
 
+// Pages of `image` that hold no run read as zero (or as their file) only
+// where that image saved its pages: anything else is an error, never
+// silently zero.
 void ImageChain::resolve(size_t image, uint64_t addr, uint64_t end, std::vector<PageSource>& out) const {
-  if (image >= images_.size()) return;  // below the full image: nothing there
+  if (image >= images_.size())
+    throw ImageError(images_.back()->path() + ": a full image refers to a parent for its pages at " + hex(addr));
   const std::vector<RunRef>& runs = runs_of(image);
   auto it = std::upper_bound(runs.begin(), runs.end(), addr, [](uint64_t a, const RunRef& r) { return a < r.end; });
+  uint64_t pos = addr;
   for (; it != runs.end() && it->addr < end; ++it) {
     uint64_t s = std::max(addr, it->addr), e = std::min(end, it->end);
+    if (s > pos && image > 0) check_unlisted(image, pos, s);
     uint64_t skip = (s - it->addr) / CKPT_PAGE_SIZE, n = (e - s) / CKPT_PAGE_SIZE;
     if (it->kind == CKPT_RUN_DATA) out.push_back({s, n, image, it->block, it->data_page + skip, false});
     else if (it->kind == CKPT_RUN_ZERO) out.push_back({s, n, image, 0, 0, true});
     else resolve(image + 1, s, e, out);
+    pos = e;
   }
+  if (pos < end && image > 0) check_unlisted(image, pos, end);
 }
 
 std::vector<PageSource> ImageChain::resolve_parent_pages(

@@ -32,7 +32,12 @@ class ImageChain {
   const ImageReader& newest() const { return *images_.front(); }
   const ImageReader& image(size_t i) const { return *images_[i]; }
   size_t size() const { return images_.size(); }
-  void verify_pages() const;  // every image, every byte
+  // Every image, every byte; and every page an image takes from its parent
+  // is one the parent holds (verify_references).
+  void verify_pages() const;
+  // Throws if an image refers to its parent for pages the parent left out
+  // (ckpt_exclude) or never had (outside its saved regions).
+  void verify_references() const;
   // Resolves address ranges the newest image marks PARENT, in address order.
   std::vector<PageSource> resolve_parent_pages(const std::vector<std::pair<uint64_t, uint64_t>>& ranges) const;
   // Every page of the final state that holds data (DATA and ZERO pages from
@@ -48,6 +53,8 @@ class ImageChain {
   };
   const std::vector<RunRef>& runs_of(size_t image) const;
   void resolve(size_t image, uint64_t addr, uint64_t end, std::vector<PageSource>& out) const;
+  bool holds_unlisted(size_t image, uint64_t start, uint64_t end) const;
+  void check_unlisted(size_t image, uint64_t start, uint64_t end) const;  // throws
 
   std::vector<std::unique_ptr<ImageReader>> images_;
   mutable std::vector<std::vector<RunRef>> runs_;  // loaded on demand

@@ -499,6 +499,9 @@ std::string manifest_to_json(const ProcessState& st) {
   json regions = json::array();
   for (auto& g : st.regions) regions.push_back(region_json(g));
   j["regions"] = regions;
+  json excluded = json::array();
+  for (auto& [s, e] : st.excluded) excluded.push_back({{"start", s}, {"end", e}});
+  j["excluded"] = excluded;
   json files = json::array();
   for (auto& f : st.files) files.push_back(file_json(f));
   j["files"] = files;
@@ -529,7 +532,8 @@ std::string manifest_to_json(const ProcessState& st) {
                   {"ckpt_signal", l.ckpt_signal},   {"thaw_signal", l.thaw_signal},
                   {"freeze_signal", l.freeze_signal}, {"sequence", l.sequence},
                   {"images_dir", l.images_dir}, {"tracking", l.tracking},
-                  {"parent_path", l.parent_path}};
+                  {"parent_path", l.parent_path}, {"vouched_pages", l.vouched_pages},
+                  {"unchanged_pages", l.unchanged_pages}, {"armed_pages", l.armed_pages}};
   j["identity"] = st.identity;
   map_strings(j, escape_bytes);
   return j.dump(1);
@@ -656,6 +660,12 @@ ProcessState manifest_from_json(const std::string& text) {
   for (auto& x : r.array("regions", 1 << 20))
     st.regions.push_back(region_from(Reader(x, "regions[" + std::to_string(i++) + "]")));
   i = 0;
+  if (r.has("excluded"))
+    for (auto& x : r.array("excluded", 1 << 16)) {
+      Reader e(x, "excluded[" + std::to_string(i++) + "]");
+      st.excluded.emplace_back(e.u64("start"), e.u64("end"));
+    }
+  i = 0;
   for (auto& x : r.array("files", 1 << 20))
     st.files.push_back(file_from(Reader(x, "files[" + std::to_string(i++) + "]")));
   i = 0;
@@ -700,6 +710,9 @@ ProcessState manifest_from_json(const std::string& text) {
   st.libckpt.images_dir = l.str("images_dir");
   if (l.has("tracking")) st.libckpt.tracking = l.str("tracking", 32);
   if (l.has("parent_path")) st.libckpt.parent_path = l.str("parent_path");
+  if (l.has("vouched_pages")) st.libckpt.vouched_pages = l.u64("vouched_pages");
+  if (l.has("unchanged_pages")) st.libckpt.unchanged_pages = l.u64("unchanged_pages");
+  if (l.has("armed_pages")) st.libckpt.armed_pages = l.u64("armed_pages");
   st.identity = r.str("identity");
   st.leader_exited = r.has("leader_exited") && r.boolean("leader_exited");
   return st;

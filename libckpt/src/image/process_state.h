@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ckpt {
@@ -256,6 +257,11 @@ struct LibckptInfo {
   std::string images_dir;
   std::string tracking;             // dirty-page tracking backend ("none", "uffd", "mprotect")
   std::string parent_path;          // incremental: where the parent was written
+  // What the tracker did at this checkpoint: pages whose state it vouched
+  // for (classified, incremental images only), how many of those it found
+  // unchanged since the parent, and how many it then armed (write-protected)
+  // for the next interval. All 0 without tracking.
+  uint64_t vouched_pages = 0, unchanged_pages = 0, armed_pages = 0;
 };
 
 struct ProcessState {
@@ -280,6 +286,10 @@ struct ProcessState {
   // other threads, the leader a zombie (no thread has the pid as its tid).
   bool leader_exited = false;
   std::vector<Region> regions;      // sorted by start, non-overlapping
+  // Pages the application left out with ckpt_exclude(): sorted, page-aligned
+  // [start, end) pairs. The image holds none of them, so an image built on
+  // this one must never refer to them.
+  std::vector<std::pair<uint64_t, uint64_t>> excluded;
   std::vector<FileRef> files;
   std::vector<OpenFile> open_files;
   std::vector<FdState> fds;

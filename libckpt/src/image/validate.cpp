@@ -64,6 +64,11 @@ void validate_process_state(const ProcessState& st) {
     if (g.kind != RegionKind::Vsyscall) prev_end = g.end;
   }
 
+  prev_end = 0;
+  for (auto& [s, e] : st.excluded)
+    if (s % kPage || e % kPage || s >= e || s < prev_end || e > kUserSpaceEnd) bad("excluded: invalid or unsorted range");
+    else prev_end = e;
+
   const VdsoLayout& v = st.vdso;
   if (v.vdso_start) {
     if (v.vvar_start >= v.vvar_end || v.vdso_start >= v.vdso_end || v.vvar_end > v.vdso_start ||

@@ -30,6 +30,41 @@
 #include <setjmp.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <mqueue.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/msg.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
+#include <sys/timex.h>
+#include <sys/xattr.h>
+
+// glibc exports these without declaring them (the _chk ones only under
+// _FORTIFY_SOURCE).
+extern "C" {
+int __open_2(const char*, int);
+int __open64_2(const char*, int);
+int __openat_2(int, const char*, int);
+int __openat64_2(int, const char*, int);
+ssize_t __read_chk(int, void*, size_t, size_t);
+ssize_t __pread_chk(int, void*, size_t, off_t, size_t);
+ssize_t __pread64_chk(int, void*, size_t, off64_t, size_t);
+ssize_t __recv_chk(int, void*, size_t, size_t, int);
+ssize_t __recvfrom_chk(int, void*, size_t, size_t, int, struct sockaddr*, socklen_t*);
+ssize_t __readlink_chk(const char*, char*, size_t, size_t);
+ssize_t __readlinkat_chk(int, const char*, char*, size_t, size_t);
+char* __getcwd_chk(char*, size_t, size_t);
+int __getgroups_chk(int, gid_t*, size_t);
+size_t __fread_chk(void*, size_t, size_t, size_t, FILE*);
+size_t __fread_unlocked_chk(void*, size_t, size_t, size_t, FILE*);
+char* __fgets_chk(char*, size_t, int, FILE*);
+int capget(cap_user_header_t, cap_user_data_t);
+int _IO_doallocbuf(FILE*);
+}
 
 // glibc's _FORTIFY_SOURCE longjmp, not declared in its headers.
 extern "C" __attribute__((noreturn)) void __longjmp_chk(jmp_buf, int);
@@ -47,8 +82,20 @@ extern "C" __attribute__((noreturn)) void __longjmp_chk(jmp_buf, int);
   X(waitid) X(pipe) X(pipe2) X(socketpair) X(getrusage) X(times) X(uname) X(sysinfo) X(getrlimit)      \
   X(getrandom) X(getentropy) X(ioctl) X(opendir) X(fdopendir) X(closedir) X(mmap) X(munmap)            \
   X(mprotect) X(mremap) X(preadv64) X(stat64) X(lstat64) X(fstat64) X(fstatat64) X(statfs64)          \
-  X(fstatfs64) X(getrlimit64) X(sigaltstack) X(epoll_pwait2) X(setcontext) X(swapcontext) \
-  X(setuid) X(seteuid) X(setreuid) X(setresuid) X(siglongjmp) X(longjmp) X(_longjmp) X(__longjmp_chk)
+  X(fstatfs64) X(getrlimit64) X(sigaltstack) X(pkey_mprotect) X(madvise) X(brk) X(sbrk) X(realloc)           \
+  X(reallocarray) X(syscall) X(__read_chk) X(__pread_chk) X(__pread64_chk) X(preadv64v2)                   \
+  X(process_vm_readv) X(vmsplice) X(__recv_chk) X(__recvfrom_chk) X(__readlink_chk) X(__readlinkat_chk)    \
+  X(__getcwd_chk) X(ttyname_r) X(getxattr) X(lgetxattr) X(fgetxattr) X(listxattr) X(llistxattr)           \
+  X(flistxattr) X(sendfile) X(sendfile64) X(splice) X(copy_file_range) X(wait3) X(prlimit) X(prlimit64)   \
+  X(getresuid) X(getresgid) X(getgroups) X(__getgroups_chk) X(capget) X(prctl) X(sched_getaffinity)       \
+  X(pthread_getaffinity_np) X(sched_getparam) X(sched_rr_get_interval) X(pthread_getname_np) X(mincore)  \
+  X(clock_gettime) X(clock_getres) X(getitimer) X(setitimer) X(timerfd_gettime) X(timerfd_settime)       \
+  X(adjtimex) X(ntp_adjtime) X(clock_adjtime) X(mq_timedreceive) X(mq_receive) X(msgrcv) X(__fread_chk)  \
+  X(__fread_unlocked_chk) X(__fgets_chk) X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64) X(popen)  \
+  X(tmpfile) X(tmpfile64) X(epoll_pwait2) X(process_vm_writev) X(open) X(open64) X(openat) X(openat64)       \
+  X(__open_2) X(__open64_2) X(__openat_2) X(__openat64_2) X(creat) X(creat64) \
+  X(setcontext) X(swapcontext) X(setuid) X(seteuid) X(setreuid) X(setresuid) X(siglongjmp) X(longjmp)     \
+  X(_longjmp) X(__longjmp_chk)
 
 namespace ckpt::real {
 

@@ -15,9 +15,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include <sys/syscall.h>
+
 #include "altstack_guard.h"
 #include "real.h"
 #include "sigsegv_chain.h"
+#include "user_writes.h"
 #include "runtime/config.h"
 #include "runtime/runtime.h"
 #include "thread_signals.h"
@@ -65,6 +68,7 @@ void app_handler_trampoline(int sig, siginfo_t* info, void* uc) {
 
 // Signal masks and the pthread_sigmask/sigprocmask pair share this.
 int set_mask(int (*real_fn)(int, const sigset_t*, sigset_t*), int how, const sigset_t* set, sigset_t* old) {
+  UserWrite out(SYS_rt_sigprocmask, how, set, old, 8);
   uint64_t before = t_signals.reserved_blocked;
   int r;
   if (!set) {
@@ -163,6 +167,7 @@ CKPT_EXPORT int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
 }
 
 CKPT_EXPORT int sigpending(sigset_t* set) {
+  UserWrite out(SYS_rt_sigpending, set, 8);
   int r = CKPT_REAL(sigpending)(set);
   if (r == 0) strip_reserved(set);
   return r;
@@ -187,6 +192,7 @@ CKPT_EXPORT int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
   sigset_t copy = *set;
   strip_reserved(&copy);
   int saved_errno = errno;
+  UserWrite out(SYS_rt_sigtimedwait, set, info);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(sigwaitinfo)(&copy, info);

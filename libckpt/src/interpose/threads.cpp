@@ -22,6 +22,7 @@
 #include "runtime/runtime.h"
 #include "runtime/thread_registry.h"
 #include "thread_signals.h"
+#include "tracking/mprotect_model.h"
 
 namespace ckpt {
 namespace {
@@ -75,6 +76,11 @@ CKPT_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, vo
   auto rec = static_cast<StartRecord*>(malloc(sizeof(StartRecord)));
   if (!rec) return CKPT_REAL(pthread_create)(thread, attr, fn, arg);
   *rec = {fn, arg, attr_reserved_bits(attr, t_signals.reserved_blocked)};
+  void* stack = nullptr;
+  size_t size = 0;
+  if (attr && mprotect_tracking() && pthread_attr_getstack(attr, &stack, &size) == 0 && stack && size &&
+      uint64_t(stack) + size < (uint64_t(1) << 47))
+    mprotect_new_thread_stack(uint64_t(stack) + size);
   int r = CKPT_REAL(pthread_create)(thread, attr, thread_start, rec);
   if (r != 0) free(rec);
   return r;

@@ -12,6 +12,9 @@
 // the caller had it. The signal masks passed to ppoll, pselect and
 // epoll_pwait(2) lose libckpt's reserved signals on their way to the kernel.
 //
+// What the kernel writes back (remaining time, ready descriptors, events,
+// siginfo) is unprotected first for the mprotect backend (user_writes.h).
+//
 // Waits made inside the C library itself are not covered (they call the
 // system directly): e.g. mq_timedreceive, aio_suspend, futex waits through
 // syscall(2), recv with SO_RCVTIMEO. Most of glibc's internal waits retry
@@ -26,8 +29,11 @@
 #include <climits>
 #include <cstdint>
 
+#include <sys/syscall.h>
+
 #include "real.h"
 #include "thread_signals.h"
+#include "user_writes.h"
 
 namespace ckpt {
 namespace {
@@ -83,6 +89,7 @@ CKPT_EXPORT int nanosleep(const struct timespec* req, struct timespec* rem) {
   if (!req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000) return CKPT_REAL(nanosleep)(req, rem);
   Deadline d(ts_ns(*req));
   struct timespec left = *req;
+  UserWrite out(SYS_nanosleep, req, rem);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(nanosleep)(&left, rem);
@@ -101,6 +108,7 @@ CKPT_EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespe
   // Absolute sleeps resume as they are; relative ones against a deadline on the same clock.
   int64_t deadline = (flags & TIMER_ABSTIME) ? 0 : now_ns(clock) + ts_ns(*req);
   struct timespec left = *req;
+  UserWrite out(SYS_clock_nanosleep, clock, flags, req, rem);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(clock_nanosleep)(clock, flags, &left, rem);
@@ -140,6 +148,7 @@ CKPT_EXPORT int pause(void) {
 CKPT_EXPORT int poll(struct pollfd* fds, nfds_t n, int timeout) {
   int saved_errno = errno;
   Deadline d(timeout > 0 ? int64_t(timeout) * 1000000 : 0);
+  UserWrite out(SYS_poll, fds, n);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(poll)(fds, n, timeout);
@@ -157,6 +166,7 @@ CKPT_EXPORT int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* tmo, 
   int saved_errno = errno;
   Deadline d(tmo ? ts_ns(*tmo) : 0);
   struct timespec left = tmo ? *tmo : timespec{0, 0};
+  UserWrite out(SYS_ppoll, fds, n);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(ppoll)(fds, n, tmo ? &left : nullptr, m.ptr);
@@ -174,6 +184,7 @@ CKPT_EXPORT int select(int n, fd_set* rd, fd_set* wr, fd_set* ex, struct timeval
   // select() clears the sets on EINTR? No: Linux leaves them unmodified on
   // error, so they can be passed again as they are.
   Deadline d(tv ? int64_t(tv->tv_sec) * 1000000000 + int64_t(tv->tv_usec) * 1000 : 0);
+  UserWrite out(SYS_select, n, rd, wr, ex, tv);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(select)(n, rd, wr, ex, tv);
@@ -195,6 +206,7 @@ CKPT_EXPORT int pselect(int n, fd_set* rd, fd_set* wr, fd_set* ex, const struct 
   int saved_errno = errno;
   Deadline d(tmo ? ts_ns(*tmo) : 0);
   struct timespec left = tmo ? *tmo : timespec{0, 0};
+  UserWrite out(SYS_pselect6, n, rd, wr, ex);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(pselect)(n, rd, wr, ex, tmo ? &left : nullptr, m.ptr);
@@ -210,6 +222,7 @@ CKPT_EXPORT int pselect(int n, fd_set* rd, fd_set* wr, fd_set* ex, const struct 
 CKPT_EXPORT int epoll_wait(int epfd, struct epoll_event* ev, int max, int timeout) {
   int saved_errno = errno;
   Deadline d(timeout > 0 ? int64_t(timeout) * 1000000 : 0);
+  UserWrite out(SYS_epoll_wait, epfd, ev, max);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(epoll_wait)(epfd, ev, max, timeout);
@@ -226,6 +239,7 @@ CKPT_EXPORT int epoll_pwait(int epfd, struct epoll_event* ev, int max, int timeo
   WaitMask m(mask);
   int saved_errno = errno;
   Deadline d(timeout > 0 ? int64_t(timeout) * 1000000 : 0);
+  UserWrite out(SYS_epoll_pwait, epfd, ev, max);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(epoll_pwait)(epfd, ev, max, timeout, m.ptr);
@@ -244,6 +258,7 @@ CKPT_EXPORT int epoll_pwait2(int epfd, struct epoll_event* ev, int max, const st
   WaitMask m(mask);
   Deadline d(tmo ? ts_ns(*tmo) : 0);
   struct timespec left = tmo ? *tmo : timespec{0, 0};
+  UserWrite out(SYS_epoll_pwait2, epfd, ev, max);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(epoll_pwait2)(epfd, ev, max, tmo ? &left : nullptr, m.ptr);
@@ -262,6 +277,7 @@ CKPT_EXPORT int sigtimedwait(const sigset_t* set, siginfo_t* info, const struct 
   strip_reserved_signals(&copy);
   Deadline d(tmo ? ts_ns(*tmo) : 0);
   struct timespec left = tmo ? *tmo : timespec{0, 0};
+  UserWrite out(SYS_rt_sigtimedwait, set, info);
   for (;;) {
     InterruptWatch w;
     int r = CKPT_REAL(sigtimedwait)(&copy, info, tmo ? &left : nullptr);

@@ -43,6 +43,7 @@
 #include "capture/signals.h"
 #include "capture/threads.h"
 #include "capture/timers.h"
+#include "api/exclusions.h"
 #include "common/raw_syscall.h"
 #include "common/restore_info.h"
 #include "config.h"
@@ -98,6 +99,11 @@ Session g_session;
 const char* g_identity = "launched";
 // A tracker has recorded every write since the last freeze.
 bool g_tracking_armed = false;
+// The application's exclusions (ckpt_exclude) at the last capture: the
+// pages the newest image does not hold. Kept in libckpt's memory, which a
+// restored process gets back with the image it came from.
+ExcludedRange g_last_excluded[kMaxExcludedRanges];
+size_t g_nlast_excluded = 0;
 
 uint64_t now_ns(clockid_t clock = CLOCK_MONOTONIC) {
   struct timespec t;
@@ -216,11 +222,38 @@ bool track_pages(ProcessState& st, MemoryCapture& mc, Msg& err) {
   DirtyTracker* tracker = active_tracker();
   const ImageRef* parent = lineage::choose_parent(tracker && g_tracking_armed);
   s.parent = parent ? *parent : ImageRef{};
-  if (parent && !classify_regions(st, mc, *tracker, err)) return false;
+  // The application's exclusions now (the image leaves them out), and the
+  // pages it included again since the parent, which the parent lacks.
+  ExcludedRange now[kMaxExcludedRanges];
+  size_t nnow = excluded_ranges(now, kMaxExcludedRanges);
+  st.excluded.clear();
+  for (size_t i = 0; i < nnow; i++) st.excluded.emplace_back(now[i].start, now[i].end);
+  std::vector<AddressRange> not_in_parent;
+  for (size_t i = 0; i < g_nlast_excluded; i++) {
+    uint64_t pos = g_last_excluded[i].start, end = g_last_excluded[i].end;
+    for (size_t k = 0; k < nnow && pos < end; k++) {
+      if (now[k].end <= pos || now[k].start >= end) continue;
+      if (now[k].start > pos) not_in_parent.push_back({pos, now[k].start});
+      pos = now[k].end;
+    }
+    if (pos < end) not_in_parent.push_back({pos, end});
+  }
+  if (parent && !classify_regions(st, mc, *tracker, not_in_parent, err)) return false;
+  memcpy(g_last_excluded, now, nnow * sizeof *now);  // the next image's parent is this one
+  g_nlast_excluded = nnow;
+  LibckptInfo& l = st.libckpt;
+  l.vouched_pages = l.unchanged_pages = l.armed_pages = 0;
+  for (size_t i = 0; i < st.regions.size(); i++)
+    if (mc.classified[i])
+      for (const PageSpan& sp : mc.spans[i]) {
+        l.vouched_pages += (sp.end - sp.start) / 4096;
+        if (!sp.changed) l.unchanged_pages += (sp.end - sp.start) / 4096;
+      }
   if (tracker) {
     Msg why;
     g_tracking_armed = tracker->rearm(st, why);
     if (!g_tracking_armed) log_warning(Msg() << "dirty-page tracking stopped (" << why.c_str() << "); the next checkpoint is full");
+    else l.armed_pages = tracker->armed_pages();
   }
   st.libckpt.tracking = tracker ? tracker->name() : "none";
   st.libckpt.parent_path = s.parent.valid ? s.parent.path : "";

@@ -31,8 +31,11 @@ void futex_wait(uint32_t* word, uint32_t val) {
 
 void* thread_main(void*) {
   // Everything blocked but libckpt's freeze signal: SIGCKPT from outside is
-  // taken by application threads, whose handler posts here.
-  uint64_t mask = ~0ull & ~(1ull << (g_config.freeze_signal - 1)) & ~(1ull << (33 - 1));
+  // taken by application threads, whose handler posts here. Faults stay
+  // deliverable: the application's callbacks run here and may write memory
+  // the mprotect backend protects (a blocked SIGSEGV would kill the process).
+  uint64_t mask = ~0ull & ~(1ull << (g_config.freeze_signal - 1)) & ~(1ull << (33 - 1)) &
+                  ~(1ull << (SIGSEGV - 1)) & ~(1ull << (SIGBUS - 1));
   ckpt_syscall4(CKPT_NR_rt_sigprocmask, SIG_SETMASK, long(&mask), 0, 8);
   ckpt_syscall2(CKPT_NR_prctl, PR_SET_NAME, long("ckpt-coord"));
   for (;;) {

@@ -8,6 +8,14 @@
 // that vanished (MADV_DONTNEED, MADV_FREE, munmap) are simply not present:
 // an image lists every page that holds data, so they read as zero.
 //
+// Whatever the backend: only private anonymous memory is ever vouched for
+// (shared memory, file mappings and hugetlb are saved in full each time);
+// pages the application included again with ckpt_include() since the
+// parent are saved in full (the parent left them out); and a restore
+// refuses a chain in which an image takes pages from a parent that does
+// not hold them (image/chain.h). What each backend guarantees is in its
+// file's header.
+//
 // Backends (--track=): uffd (userfaultfd write-protect in async mode with
 // PAGEMAP_SCAN: no fault handling in user space, syscalls unaffected),
 // mprotect (write-protection and a SIGSEGV handler, for kernels without
@@ -46,19 +54,21 @@ class DirtyTracker {
   // Restored process: the tracker's descriptor and registrations do not
   // exist; forget them without touching the descriptor number.
   virtual void abandon() = 0;
+  // Pages write-protected by the last re-arm (reported in images).
+  virtual uint64_t armed_pages() const = 0;
   virtual bool owns_fd(int) const { return false; }
   // Scratch memory of the tracker's (never in an image).
   virtual void own_memory(uint64_t& start, uint64_t& end) const { start = end = 0; }
   // Memory the tracker write-protected shows the tracker's protection in
-  // /proc. For the mapping piece starting at `addr`, which /proc shows with
-  // `shown_prot` (frozen, while capturing): returns true and the
+  // /proc. For the piece starting at `addr` of the anonymous mapping `r` (as
+  // /proc shows it; frozen, while capturing): returns true and the
   // application's protection if the tracker protected it, false if not; in
   // both cases `run_end` is where that answer stops holding. A tracker whose
-  // model disagrees with `shown_prot` (the application changed the mapping
-  // behind its back) stops vouching for it.
-  virtual bool protected_run(uint64_t addr, uint32_t shown_prot, uint64_t& run_end, uint32_t& app_prot) {
+  // model disagrees with `r` (the application changed the mapping behind
+  // its back) stops vouching for it.
+  virtual bool protected_run(const Region& r, uint64_t addr, uint64_t& run_end, uint32_t& app_prot) {
     run_end = ~uint64_t(0);
-    (void)addr, (void)shown_prot, (void)app_prot;
+    (void)r, (void)addr, (void)app_prot;
     return false;
   }
 

@@ -1,16 +1,27 @@
 // The uffd backend: userfaultfd write-protect in async mode.
 //
-// Every private or shared anonymous region is registered with one
-// userfaultfd in UFFD_FEATURE_WP_ASYNC mode and its present pages are
-// write-protected. A write (by the application or by the kernel on its
-// behalf: read(2), recv...) just clears the page's protection bit; no
-// signal, no handler, no EFAULT. At a checkpoint PAGEMAP_SCAN reports which
-// present pages lost their bit (written) and, in a second pass with
-// PM_SCAN_WP_MATCHING, protects them again. A region moved by mremap loses
-// its registration (the kernel drops it without UFFD_FEATURE_EVENT_REMAP),
-// so a moved region is never mistaken for the one that lived there before.
-// Unprivileged processes use UFFD_USER_MODE_ONLY, which async mode never
-// needs to fault on.
+// Every private anonymous region is registered with one userfaultfd in
+// UFFD_FEATURE_WP_ASYNC mode and its present pages are write-protected. A
+// write through this process's page tables (by the application, or by the
+// kernel on its behalf: read(2), recv..., even a FOLL_FORCE write through
+// /proc/self/mem or ptrace, which must fault a protected pte too) just
+// clears the page's protection bit; no signal, no handler, no EFAULT. At a
+// checkpoint PAGEMAP_SCAN reports which present pages lost their bit
+// (written) and, in a second pass with PM_SCAN_WP_MATCHING, protects them
+// again. A region moved by mremap loses its registration (the kernel drops
+// it without UFFD_FEATURE_EVENT_REMAP), so a moved region is never mistaken
+// for the one that lived there before. A page discarded by MADV_DONTNEED or
+// MADV_FREE loses its pte; it is no longer present (reads as zero) or comes
+// back as a new, unprotected page. Unprivileged processes use
+// UFFD_USER_MODE_ONLY, which async mode never needs to fault on.
+//
+// Guaranteed: every write to a tracked (private anonymous) page is seen.
+// Not tracked, so saved in full at every checkpoint: shared memory
+// (MAP_SHARED anonymous, memfd, /dev/zero, /dev/shm), whose protection bits
+// belong to one mapping while the memory can be written through others (a
+// fork child, a second mapping, write(2) to the object) and whose discarded
+// pages leave protection markers that read as unchanged; private file
+// mappings; hugetlb; regions another userfaultfd holds.
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
@@ -41,9 +52,9 @@ struct Range {
   uint64_t start = 0, end = 0;
 };
 
+// Private anonymous memory only: see above for shared memory.
 bool trackable(const Region& r) {
-  return (r.kind == RegionKind::Anonymous || r.kind == RegionKind::SharedAnon) && r.pages_saved &&
-         !(r.vmflags & (kVmHugetlb | kVmIo));
+  return r.kind == RegionKind::Anonymous && r.pages_saved && !(r.vmflags & (kVmHugetlb | kVmIo));
 }
 
 class UffdTracker final : public DirtyTracker {
@@ -145,6 +156,12 @@ class UffdTracker final : public DirtyTracker {
   }
 
   bool owns_fd(int fd) const override { return fd >= 0 && fd == fd_; }
+
+  uint64_t armed_pages() const override {
+    uint64_t n = 0;
+    for (size_t i = 0; i < nranges_; i++) n += (ranges_[i].end - ranges_[i].start) / 4096;
+    return n;
+  }
 
  private:
   int fd_ = -1;
