@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -38,6 +41,22 @@ bool exists(const std::string& path) { return faccessat(AT_FDCWD, path.c_str(), 
 int64_t mtime_ns(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec; }
 int64_t ctime_ns(const struct stat& st) { return int64_t(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec; }
 
+// The groups `uid` belongs to (its passwd group and its /etc/group
+// memberships); empty if the user database does not know it.
+std::vector<gid_t> groups_of(uid_t uid) {
+  struct passwd pw, *found = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) return {};
+  std::vector<gid_t> groups(64);
+  int n = int(groups.size());
+  if (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
+    groups.resize(size_t(n));
+    if (getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) return {pw.pw_gid};
+  }
+  groups.resize(size_t(n));
+  return groups;
+}
+
 }  // namespace
 
 // A file the image maps or reads must be the one it saw. Files with a
@@ -70,6 +89,32 @@ std::string owner_problem(const Credentials& c, uid_t caller_ruid, uid_t caller_
   if (caller_euid == 0 || (caller_euid == c.euid && caller_ruid == c.ruid)) return "";
   return "the image belongs to uid " + std::to_string(c.ruid) + " (effective uid " + std::to_string(c.euid) +
          "); restore it as that user or as root (you are uid " + std::to_string(caller_ruid) + ")";
+}
+
+std::string credentials_problem(const Credentials& c, uid_t caller_euid, uid_t image_owner,
+                                const std::vector<gid_t>& owner_groups) {
+  if (caller_euid != 0 || image_owner == 0) return "";
+  std::string claims;
+  auto add = [&](const std::string& what) { claims += (claims.empty() ? "" : ", ") + what; };
+  for (uint32_t u : {c.ruid, c.euid, c.suid, c.fsuid})
+    if (u != image_owner) {
+      add("uid " + std::to_string(u));
+      break;
+    }
+  std::vector<uint32_t> gids = {c.rgid, c.egid, c.sgid, c.fsgid};
+  gids.insert(gids.end(), c.groups.begin(), c.groups.end());
+  std::vector<uint32_t> foreign;
+  for (uint32_t g : gids)
+    if (std::find(owner_groups.begin(), owner_groups.end(), g) == owner_groups.end() &&
+        std::find(foreign.begin(), foreign.end(), g) == foreign.end())
+      foreign.push_back(g);
+  for (uint32_t g : foreign) add("group " + std::to_string(g));
+  if (c.cap_effective | c.cap_permitted | c.cap_inheritable) add("capabilities");
+  if (claims.empty()) return "";
+  return "the image file belongs to uid " + std::to_string(image_owner) + ", but its process claims " + claims +
+         (owner_groups.empty() ? " (uid " + std::to_string(image_owner) + " is not in the user database)" : "") +
+         ", which that user does not have: root restores an image owned by another user only with that "
+         "user's own rights (restore it as that user, or make root its owner if you trust its contents)";
 }
 
 HostVdso read_host_vdso() {
@@ -153,6 +198,8 @@ std::vector<std::string> host_problems(const ImageReader& img, const std::string
     out.push_back("working directory " + st.cwd + ": " + strerror(errno));
   std::string who = owner_problem(st.creds, getuid(), geteuid());
   if (!who.empty()) out.push_back(who);
+  std::string claims = credentials_problem(st.creds, geteuid(), img.owner(), groups_of(img.owner()));
+  if (!claims.empty()) out.push_back(claims);
   return out;
 }
 

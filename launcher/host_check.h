@@ -25,6 +25,14 @@ std::string file_problem(const FileRef& f);
 // user (real and effective uid). "" if the caller may, else why not.
 std::string owner_problem(const Credentials& creds, uid_t caller_ruid, uid_t caller_euid);
 
+// What root may give a restored process. An image is a file its owner can
+// edit (and re-checksum): one that root does not own may claim only what
+// that owner has: its uid everywhere, groups it belongs to (`owner_groups`,
+// from the user and group databases; empty when unknown), no capabilities.
+// A caller other than root is bounded by the kernel instead. "" if fine.
+std::string credentials_problem(const Credentials& creds, uid_t caller_euid, uid_t image_owner,
+                                const std::vector<gid_t>& owner_groups);
+
 // Every reason the image cannot be restored here, each naming what differs.
 // With `allow_changed_files`, a file that changed since the checkpoint is
 // used as it is now (executables and libraries included: the user's call).

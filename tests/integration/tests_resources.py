@@ -1090,9 +1090,22 @@ def credentials(t, drop):
         check_equal(ids['Uid'].split(), [str(uid)] * 4, f'{app.tag}: Uid in /proc/PID/status')
         seen.setdefault(app.kind, ids)
 
+    def vouch_for_image(app, d):
+        # The image belongs to the user who wrote it, who could have edited
+        # it: root refuses the groups that user is not a member of, until an
+        # administrator takes the image over.
+        img = sorted(n for n in os.listdir(images) if n.endswith('.img'))[-1]
+        path = os.path.join(images, img)
+        check_equal(os.stat(path).st_uid, uid, 'owner of the image')
+        res = t.ckpt('--check', path)
+        t.log(f'--check of the user-owned image: {res.describe()}')
+        check(res.rc != 0 and 'group 65534' in res.err and 'group 100' in res.err and 'claims' in res.err,
+              'root would restore groups the image owner does not have: ' + res.describe())
+        os.chown(path, 0, 0)
+
     ref, _ = fixture_run(t, FILES, 'creds', False, args=args, user=launch_user, after_ready=outside)
     r, _ = fixture_run(t, FILES, 'creds', True, args=args, user=launch_user, after_ready=outside,
-                       before_trigger=outside, images=images)
+                       before_trigger=outside, images=images, downtime=vouch_for_image if drop else None)
     check_equal(seen['restore'], seen['launch'], '/proc/PID/status ids of the restored process vs. the original')
     check_all_ok(r.output(), ref.output(), 'res_files creds after the restore')
     if drop:
@@ -1110,8 +1123,10 @@ def credentials_user(t):
 @test
 def credentials_dropped(t):
     """Root restores the image of a process that started as root and dropped
-    to ckpt-test with supplementary groups: same ids, groups, capabilities
-    and dumpable flag in every thread after the restore."""
+    to ckpt-test with supplementary groups ckpt-test is not a member of: the
+    image, written by ckpt-test, is refused (its owner could have forged
+    them) until root owns it; then same ids, groups, capabilities and
+    dumpable flag in every thread after the restore."""
     credentials(t, drop=True)
 
 

@@ -123,6 +123,32 @@ TEST_CASE("host check: who may restore") {
   CHECK(owner_problem(c, 1000, 1001) == "");
 }
 
+TEST_CASE("host check: root gives a restored process no more than the image file's owner has") {
+  Credentials c;
+  c.ruid = c.euid = c.suid = c.fsuid = 1000;
+  c.rgid = c.egid = c.sgid = c.fsgid = 1000;
+  c.groups = {1000, 100};
+  const std::vector<gid_t> member_of = {1000, 100, 27};
+  CHECK(credentials_problem(c, 0, 1000, member_of) == "");
+  CHECK(credentials_problem(c, 0, 0, {}) == "");           // a root-owned image is root's word
+  CHECK(credentials_problem(c, 1000, 1000, {}) == "");     // not root: the kernel bounds the restore
+  Credentials forged = c;
+  forged.euid = 0;  // the owner edited the manifest to become root
+  CHECK(contains(credentials_problem(forged, 0, 1000, member_of), "claims uid 0"));
+  forged = c;
+  forged.groups.push_back(42);  // shadow
+  forged.fsgid = 6;             // disk
+  std::string p = credentials_problem(forged, 0, 1000, member_of);
+  CHECK(contains(p, "group 6"));
+  CHECK(contains(p, "group 42"));
+  CHECK(contains(p, "belongs to uid 1000"));
+  forged = c;
+  forged.cap_permitted = 1ull << 21;  // CAP_SYS_ADMIN
+  CHECK(contains(credentials_problem(forged, 0, 1000, member_of), "capabilities"));
+  // An owner the user database does not know: no group can be vouched for.
+  CHECK(contains(credentials_problem(c, 0, 1000, {}), "not in the user database"));
+}
+
 namespace {
 
 // An image of the sample state whose vdso is this host's (its layout and,

@@ -55,6 +55,7 @@ void ImageReader::check_structure() {
   struct stat sb;
   if (fstat(fd_, &sb) != 0 || !S_ISREG(sb.st_mode)) fail("not a regular file");
   size_ = uint64_t(sb.st_size);
+  owner_ = sb.st_uid;
 
   // Header.
   if (size_ < 8) fail("not a libckpt image (file too short)");

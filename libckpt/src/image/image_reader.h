@@ -39,6 +39,7 @@ class ImageReader {
   const std::string& manifest_text() const { return manifest_; }
   const std::vector<ckpt_index_entry>& index() const { return index_; }
   uint64_t file_size() const { return size_; }
+  uint32_t owner() const { return owner_; }  // the file's owner (uid), as opened
 
   // Reads every byte: whole-file checksum, every block's checksum and runs.
   void verify_pages() const;
@@ -61,6 +62,7 @@ class ImageReader {
   std::string path_;
   int fd_ = -1;
   uint64_t size_ = 0;
+  uint32_t owner_ = 0;
   ckpt_file_header header_{};
   ckpt_footer footer_{};
   std::string manifest_;
