@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/raw_dir.h"
 #include "common/raw_syscall.h"
 #include "file_table.h"
 #include "procfs.h"
@@ -22,13 +23,6 @@ namespace {
 
 constexpr long kNrKcmp = 312;
 
-struct LinuxDirent64 {
-  uint64_t d_ino;
-  int64_t d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
-};
 
 bool starts_with(const std::string& s, const char* p) { return s.compare(0, strlen(p), p) == 0; }
 
@@ -76,31 +70,27 @@ std::string to_hex(const void* data, size_t len) {
 
 bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_own)(int fd),
                  bool ignore_unsupported, Msg& err) {
-  long dir = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/thread-self/fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (dir < 0) {
-    err << "cannot open /proc/self/fd: " << errno_name(int(-dir));
+  std::vector<int> fds;
+  long r = for_each_dir_entry("/proc/thread-self/fd", [&](const char* name, int dir) {
+    long fd = dir_entry_number(name);
+    if (fd >= 0 && fd != dir && !is_own(int(fd))) fds.push_back(int(fd));
+  });
+  if (r < 0) {
+    err << "cannot open /proc/self/fd: " << errno_name(int(-r));
     return false;
   }
-  std::vector<int> fds;
-  alignas(8) char buf[8192];
-  for (;;) {
-    long n = ckpt_syscall3(CKPT_NR_getdents64, dir, long(buf), sizeof buf);
-    if (n <= 0) break;
-    for (long off = 0; off < n;) {
-      auto d = reinterpret_cast<LinuxDirent64*>(buf + off);
-      off += d->d_reclen;
-      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
-      int fd = int(parse_u64(d->d_name));
-      if (fd != dir && !is_own(fd)) fds.push_back(fd);
-    }
-  }
-  ckpt_syscall1(CKPT_NR_close, dir);
 
   int32_t pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
   std::vector<Candidate> seen;
   for (int fd : fds) {
     std::string path;
     if (!read_link((Msg() << "/proc/thread-self/fd/" << fd).c_str(), path)) continue;
+    // The process's own /proc files (/proc/self/mem, status...) read as
+    // /proc/PID/...: saved as /proc/self/..., so the restored process opens
+    // its own, whatever pid it has then.
+    Msg own;
+    own << "/proc/" << pid << "/";
+    if (path.compare(0, own.size(), own.c_str()) == 0) path = "/proc/self/" + path.substr(own.size());
     struct stat sb;
     if (ckpt_syscall4(CKPT_NR_newfstatat, fd, long(""), long(&sb), AT_EMPTY_PATH) != 0) continue;
     long fl = ckpt_syscall3(CKPT_NR_fcntl, fd, F_GETFL, 0);

@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "common/raw_dir.h"
 #include "common/raw_syscall.h"
 #include "config.h"
 #include "own_fds.h"
@@ -64,13 +65,6 @@ bool create(int want_fd) {
 }
 
 namespace {
-struct Dirent64 {
-  uint64_t d_ino;
-  int64_t d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
-};
 
 // Is `fd` a control block memfd (its /proc/self/fd link says so)?
 bool is_control_memfd(int fd) {
@@ -88,29 +82,16 @@ bool is_control_memfd(int fd) {
 uint32_t adopt_inherited() {
   // Only a block handed over by exec (exec.cpp) is inherited: ours are
   // close-on-exec otherwise.
-  long dir = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (dir < 0) return 0;
   int found = -1;
-  alignas(8) char buf[4096];
-  for (;;) {
-    long n = ckpt_syscall3(CKPT_NR_getdents64, dir, long(buf), sizeof buf);
-    if (n <= 0) break;
-    for (long off = 0; off < n;) {
-      auto d = reinterpret_cast<Dirent64*>(buf + off);
-      off += d->d_reclen;
-      int fd = 0;
-      const char* c = d->d_name;
-      if (*c < '0' || *c > '9') continue;
-      while (*c >= '0' && *c <= '9') fd = fd * 10 + (*c++ - '0');
-      if (fd == dir || fd < 3) continue;
-      long flags = ckpt_syscall3(CKPT_NR_fcntl, fd, F_GETFD, 0);
-      if (flags < 0 || (flags & FD_CLOEXEC) || !is_control_memfd(fd)) continue;
-      if (found < 0) found = fd;
-      else ckpt_syscall1(CKPT_NR_close, fd);  // more than one: keep the first
-    }
-  }
-  ckpt_syscall1(CKPT_NR_close, dir);
-  if (found < 0) return 0;
+  long r = for_each_dir_entry("/proc/self/fd", [&](const char* name, int dir) {
+    long fd = dir_entry_number(name);
+    if (fd < 3 || fd == dir) return;
+    long flags = ckpt_syscall3(CKPT_NR_fcntl, fd, F_GETFD, 0);
+    if (flags < 0 || (flags & FD_CLOEXEC) || !is_control_memfd(int(fd))) return;
+    if (found < 0) found = int(fd);
+    else ckpt_syscall1(CKPT_NR_close, fd);  // more than one: keep the first
+  });
+  if (r < 0 || found < 0) return 0;
   ckpt_syscall3(CKPT_NR_fcntl, found, F_SETFD, FD_CLOEXEC);
   long p = ckpt_syscall6(CKPT_NR_mmap, 0, long(kSize), PROT_READ | PROT_WRITE, MAP_SHARED, found, 0);
   auto* b = reinterpret_cast<ckpt_control_block*>(p);

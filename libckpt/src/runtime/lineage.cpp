@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/raw_dir.h"
 #include "common/raw_syscall.h"
 #include "config.h"
 #include "image/image_format.h"
@@ -42,13 +43,6 @@ const ImageRef& last_image() { return g_last; }
 
 namespace {
 
-struct LinuxDirent64 {
-  uint64_t d_ino;
-  int64_t d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
-};
 
 struct Entry {
   std::string name;
@@ -71,29 +65,21 @@ void apply_retention(const char* dir, const char* newest_path, uint32_t keep, Ms
   size_t dash = newest.rfind('-');
   if (dash == std::string::npos) return;
   std::string prefix = newest.substr(0, dash + 1);
-  long dfd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (dfd < 0) return;
   std::vector<Entry> images;
-  alignas(8) char buf[8192];
-  for (;;) {
-    long n = ckpt_syscall3(CKPT_NR_getdents64, dfd, long(buf), sizeof buf);
-    if (n <= 0) break;
-    for (long off = 0; off < n;) {
-      auto d = reinterpret_cast<LinuxDirent64*>(buf + off);
-      off += d->d_reclen;
-      std::string name = d->d_name;
-      if (name.compare(0, prefix.size(), prefix) != 0 || !ends_with(name, ".img")) continue;
-      long fd = ckpt_syscall4(CKPT_NR_openat, dfd, long(name.c_str()), O_RDONLY | O_CLOEXEC, 0);
-      if (fd < 0) continue;
-      ckpt_file_header h;
-      long r = ckpt_syscall4(CKPT_NR_pread64, fd, long(&h), sizeof h, 0);
-      ckpt_syscall1(CKPT_NR_close, fd);
-      if (r != long(sizeof h) || memcmp(h.magic, CKPT_FILE_MAGIC, 8) != 0) continue;
-      Entry e{name, "", h.created_realtime_ns};
-      if (h.flags & CKPT_HDR_INCREMENTAL) e.parent.assign(h.parent.file_name, strnlen(h.parent.file_name, sizeof h.parent.file_name));
-      images.push_back(std::move(e));
-    }
-  }
+  long dr = for_each_dir_entry(dir, [&](const char* entry, int dfd) {
+    std::string name = entry;
+    if (name.compare(0, prefix.size(), prefix) != 0 || !ends_with(name, ".img")) return;
+    long fd = ckpt_syscall4(CKPT_NR_openat, dfd, long(name.c_str()), O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return;
+    ckpt_file_header h;
+    long r = ckpt_syscall4(CKPT_NR_pread64, fd, long(&h), sizeof h, 0);
+    ckpt_syscall1(CKPT_NR_close, fd);
+    if (r != long(sizeof h) || memcmp(h.magic, CKPT_FILE_MAGIC, 8) != 0) return;
+    Entry e{name, "", h.created_realtime_ns};
+    if (h.flags & CKPT_HDR_INCREMENTAL) e.parent.assign(h.parent.file_name, strnlen(h.parent.file_name, sizeof h.parent.file_name));
+    images.push_back(std::move(e));
+  });
+  if (dr < 0) return;
   std::sort(images.begin(), images.end(), [](const Entry& a, const Entry& b) { return a.created > b.created; });
   // Keep the newest `keep` images and every image one of them depends on.
   std::vector<std::string> kept;
@@ -110,9 +96,8 @@ void apply_retention(const char* dir, const char* newest_path, uint32_t keep, Ms
   uint32_t removed = 0;
   for (const Entry& e : images)
     if (std::find(kept.begin(), kept.end(), e.name) == kept.end() &&
-        ckpt_syscall3(CKPT_NR_unlinkat, dfd, long(e.name.c_str()), 0) == 0)
+        ckpt_syscall3(CKPT_NR_unlinkat, AT_FDCWD, long((std::string(dir) + "/" + e.name).c_str()), 0) == 0)
       removed++;
-  ckpt_syscall1(CKPT_NR_close, dfd);
   if (removed) note << "retention removed " << removed << " old image(s)";
 }
 

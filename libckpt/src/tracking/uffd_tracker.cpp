@@ -34,13 +34,6 @@
 #include "dirty_tracker.h"
 #include "runtime/own_fds.h"
 
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1
-#endif
-
 namespace ckpt {
 
 namespace {
