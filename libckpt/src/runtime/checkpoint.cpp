@@ -466,16 +466,19 @@ void arm_tracking_after_restore(void*) {
 // restored closed (the application may want to reconnect them).
 uint32_t g_closed_connections = 0;
 
-void send_thaw_signal() {
+// sigqueue() to this process, async-signal-safe.
+void queue_to_self(int sig, int value) {
   siginfo_t si;
   memset(&si, 0, sizeof si);
-  si.si_signo = g_config.thaw_signal;
+  si.si_signo = sig;
   si.si_code = SI_QUEUE;
   si.si_pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
   si.si_uid = uint32_t(ckpt_syscall0(CKPT_NR_getuid));
-  si.si_value.sival_int = int(g_closed_connections);
-  ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, si.si_pid, g_config.thaw_signal, long(&si));
+  si.si_value.sival_int = value;
+  ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, si.si_pid, sig, long(&si));
 }
+
+void send_thaw_signal() { queue_to_self(g_config.thaw_signal, int(g_closed_connections)); }
 
 void post_restore(const ckpt_restore_info* info) {
   __atomic_add_fetch(&g_restore_count, 1, __ATOMIC_ACQ_REL);
@@ -647,16 +650,7 @@ bool pending_empty() {
 }
 
 // Sends the request again as SIGCKPT to the process (async-signal-safe).
-void resend(uint32_t token) {
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  si.si_signo = g_config.ckpt_signal;
-  si.si_code = SI_QUEUE;
-  si.si_pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
-  si.si_uid = uint32_t(ckpt_syscall0(CKPT_NR_getuid));
-  si.si_value.sival_int = int(token);
-  ckpt_syscall3(CKPT_NR_rt_sigqueueinfo, si.si_pid, g_config.ckpt_signal, long(&si));
-}
+void resend(uint32_t token) { queue_to_self(g_config.ckpt_signal, int(token)); }
 
 }  // namespace
 
