@@ -11,11 +11,13 @@
 #include <ctime>
 
 #include "arena.h"
+#include "common/raw_dir.h"
 #include "common/raw_syscall.h"
 #include "config.h"
 #include "interpose/real.h"
 #include "interpose/thread_signals.h"
 #include "interpose/altstack_guard.h"
+#include "log.h"
 #include "thread_registry.h"
 
 extern "C" long ckpt_save_context(ckpt::ResumeContext* ctx) __attribute__((returns_twice));
@@ -76,33 +78,14 @@ void on_freeze_signal(int, siginfo_t*, void* ucv) {
   errno = saved_errno;
 }
 
-struct LinuxDirent64 {
-  uint64_t d_ino;
-  int64_t d_off;
-  unsigned short d_reclen;
-  unsigned char d_type;
-  char d_name[];
-};
 
 // Calls fn(tid) for every thread of the process. Returns false on error.
 template <class Fn>
 bool for_each_task(Fn&& fn) {
-  long dir = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/self/task"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (dir < 0) return false;
-  alignas(8) char buf[4096];
-  for (;;) {
-    long n = ckpt_syscall3(CKPT_NR_getdents64, dir, long(buf), sizeof buf);
-    if (n <= 0) break;
-    for (long off = 0; off < n;) {
-      auto d = reinterpret_cast<LinuxDirent64*>(buf + off);
-      off += d->d_reclen;
-      int32_t tid = 0;
-      for (const char* p = d->d_name; *p >= '0' && *p <= '9'; p++) tid = tid * 10 + (*p - '0');
-      if (tid > 0) fn(tid);
-    }
-  }
-  ckpt_syscall1(CKPT_NR_close, dir);
-  return true;
+  return for_each_dir_entry("/proc/self/task", [&](const char* name, int) {
+           long tid = dir_entry_number(name);
+           if (tid > 0) fn(int32_t(tid));
+         }) == 0;
 }
 
 long read_small(const Msg& path, char* buf, size_t cap) {
@@ -131,25 +114,36 @@ bool task_ended(int32_t tid) {
   return st == 0 || st == 'Z' || st == 'X' || st == 'x';
 }
 
+// A thread's blocked signals (SigBlk); false if it cannot be read.
+bool blocked_signals(int32_t tid, uint64_t& mask) {
+  char status[4096];
+  if (read_small(Msg() << "/proc/self/task/" << tid << "/status", status, sizeof status) <= 0) return false;
+  const char* b = strstr(status, "SigBlk:");
+  if (!b) return false;
+  mask = 0;
+  for (const char* p = b + 7; *p == '\t' || *p == ' '; p++) b = p + 1;
+  for (const char* p = b; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+    mask = mask << 4 | uint64_t(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+  return true;
+}
+
+bool blocks_freeze_signal(int32_t tid) {
+  uint64_t mask;
+  return blocked_signals(tid, mask) && (mask & (1ull << (g_config.freeze_signal - 1)));
+}
+
 // "1234 (name, blocks every signal, in system call 128)"
 void describe_task(Msg& err, int32_t tid) {
-  char comm[32], status[4096], sys[128];
+  char comm[32], sys[128];
   long n = read_small(Msg() << "/proc/self/task/" << tid << "/comm", comm, sizeof comm);
   if (n > 0 && comm[n - 1] == '\n') comm[n - 1] = '\0';
   err << " " << tid << " (" << comm;
   bool blocks_freeze = false;
-  if (read_small(Msg() << "/proc/self/task/" << tid << "/status", status, sizeof status) > 0) {
-    const char* b = strstr(status, "SigBlk:");
-    uint64_t mask = 0;
-    if (b) {
-      for (const char* p = b + 7; *p == '\t' || *p == ' '; p++) b = p + 1;
-      for (const char* p = b; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
-        mask = mask << 4 | uint64_t(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-    }
+  uint64_t mask;
+  if (blocked_signals(tid, mask)) {
     // The kernel never reports SIGKILL and SIGSTOP as blocked.
     const uint64_t unblockable = (1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1));
-    uint64_t freeze_bit = 1ull << (g_config.freeze_signal - 1);
-    blocks_freeze = mask & freeze_bit;
+    blocks_freeze = mask & (1ull << (g_config.freeze_signal - 1));
     if ((mask | unblockable) == ~0ull) err << ", blocks every signal";
     else if (blocks_freeze) err << ", blocks libckpt's freeze signal " << g_config.freeze_signal;
   }
@@ -174,6 +168,29 @@ void describe_task(Msg& err, int32_t tid) {
   err << ")";
 }
 
+constexpr uint64_t kStuckAfterNs = 30000000;
+
+// Signalled threads that have not parked (and have not ended).
+template <class Fn>
+void for_each_unparked(Fn&& fn) {
+  for (uint32_t i = 1; i < g.nslots.load(); i++)
+    if (g.slots[i].tid && __atomic_load_n(&g.slots[i].resume.rip, __ATOMIC_ACQUIRE) == 0) fn(g.slots[i].tid);
+}
+
+bool all_unparked_block_freeze() {
+  bool all = true, any = false;
+  for_each_unparked([&](int32_t tid) {
+    any = true;
+    all = all && blocks_freeze_signal(tid);
+  });
+  return any && all;
+}
+
+void describe_unparked(Msg& err) {
+  err << "threads did not stop within the time allowed:";
+  for_each_unparked([&](int32_t tid) { describe_task(err, tid); });
+}
+
 // One attempt: signal every thread, wait until `deadline`.
 bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
   int32_t self = int32_t(ckpt_syscall0(CKPT_NR_gettid));
@@ -190,6 +207,8 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
   bool overflow = false;
   bool leader_ended = false;
   uint64_t started = now_ns();
+  uint32_t last_parked = 0, last_expected = 0;
+  uint64_t last_progress = started;
   uint32_t deferred = 0;
   int32_t deferred_tid = 0;
   // Room the freeze frame (with the xsave area) and libckpt's handler need.
@@ -252,9 +271,7 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
             << "than overflow that stack; try again once the handler returned";
         break;
       }
-      err << "threads did not stop within the time allowed:";
-      for (uint32_t i = 1; i < g.nslots.load(); i++)
-        if (g.slots[i].tid && g.slots[i].resume.rip == 0) describe_task(err, g.slots[i].tid);
+      describe_unparked(err);
       break;
     }
     uint64_t wait = deadline - now < 2000000 ? deadline - now : 2000000;
@@ -278,6 +295,21 @@ bool try_freeze(FreezeResult& out, Msg& err, uint64_t deadline) {
           expected--;
         }
       }
+    }
+    // A thread that blocks the freeze signal now cannot park until the
+    // others run again: typically a thread exiting (glibc blocks every
+    // signal there) or starting, waiting for a lock a frozen thread holds
+    // (glibc's stack cache, taken by pthread_create). Give this attempt up
+    // once nothing moved for a while, rather than at its deadline: the next
+    // one comes after the others have run.
+    uint32_t parked_now = g.parked.load(std::memory_order_acquire);
+    if (parked_now != last_parked || expected != last_expected) {
+      last_parked = parked_now;
+      last_expected = expected;
+      last_progress = now_ns();
+    } else if (now_ns() - last_progress > kStuckAfterNs && all_unparked_block_freeze()) {
+      describe_unparked(err);
+      break;
     }
   }
   thaw_threads();
@@ -320,6 +352,7 @@ bool freeze_other_threads(FreezeResult& out, Msg& err) {
       err << attempt_err.c_str();
       return false;
     }
+    log_info(Msg() << "freeze attempt " << attempt + 1 << " given up, trying again: " << attempt_err.c_str());
     struct timespec pause = {0, 20000000};
     ckpt_syscall2(CKPT_NR_nanosleep, long(&pause), 0);
   }
