@@ -98,7 +98,9 @@ FILE* with_buffer(FILE* f) {
 
 }  // namespace
 
-bool UserWrite::armed() { return mprotect_tracking(); }
+// Selected, not merely armed: a call already in flight when a checkpoint
+// arms tracking for the first time must be kept writable too.
+bool UserWrite::armed() { return mprotect_selected(); }
 
 void UserWrite::begin(const Dest* d, size_t n) {
   size_t hint = (uint64_t(__builtin_frame_address(0)) >> 14) % kSlots;
