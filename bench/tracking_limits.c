@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+
 #include "uffd_defs.h" /* libckpt/src/common: PAGEMAP_SCAN, async write-protect */
 
 enum { PAGE = 4096, MAX_REPS = 64 };
@@ -59,27 +61,6 @@ static char *mem;
 static size_t npages, chunk;
 static size_t *order;
 static int pagemap = -1;
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "tracking_limits: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
 
 static uint64_t mix(uint64_t x) { /* memwalk's */
   x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33;
