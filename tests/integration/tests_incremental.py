@@ -245,6 +245,25 @@ def check_rounds_match(text, ref, what):
     check_same_lines(round_lines(text), round_lines(ref), f'{what}: round/final lines vs. the undisturbed run')
 
 
+def max_rounds(text):
+    return max((int(n) for n in re.findall(r'^round (\d+)\b', text, re.M)), default=-1)
+
+
+def checkpoint_rounds(t, app, backend, count, rounds_between, what):
+    """Checkpoints a running round-printing fixture `count` times, letting it
+    print `rounds_between` more rounds after each, checks that no call
+    failed, kills it and checks the chain; returns the images."""
+    images = []
+    for k in range(count):
+        images.append(t.checkpoint(app))
+        check_no_fail(app.output(), f'{what} after checkpoint {k + 1}')
+        app.wait_output(rf'^round {max_rounds(app.output()) + rounds_between}\b')
+    check_no_fail(app.output(), f'{what} before the kill')
+    t.kill9(app)
+    check_chain(t, images, backend)
+    return images
+
+
 @for_backends
 def incr_syscalls(t, backend):
     """A program whose heap buffers are written only by the kernel (pread,
@@ -260,14 +279,7 @@ def incr_syscalls(t, backend):
     app = t.launch([prog, t.path('run'), *SYSCALL_ROUNDS], options=track_options(backend))
     app.wait_ready()
     app.wait_output(r'^round 5 ')
-    images = []
-    for k in range(20):
-        images.append(t.checkpoint(app))
-        check_no_fail(app.output(), f'incr_syscalls after checkpoint {k + 1}')
-        app.wait_output(rf'^round {max_rounds(app.output()) + 2} ')
-    check_no_fail(app.output(), 'incr_syscalls before the kill')
-    t.kill9(app)
-    check_chain(t, images, backend)
+    images = checkpoint_rounds(t, app, backend, 20, 2, 'incr_syscalls')
 
     r = t.restore(images[-1], continues=app)
     r.wait_ready()
@@ -289,13 +301,7 @@ def incr_kwrites(t, backend):
     app = t.launch([prog, '400', '5'], options=track_options(backend))
     app.wait_ready()
     app.wait_output(r'^round 3$')
-    images = []
-    for k in range(8):
-        images.append(t.checkpoint(app))
-        app.wait_output(rf'^round {max_rounds(app.output()) + 2}$')
-        check_no_fail(app.output(), f'incr_kwrites after checkpoint {k + 1}')
-    t.kill9(app)
-    check_chain(t, images, backend)
+    images = checkpoint_rounds(t, app, backend, 8, 2, 'incr_kwrites')
     r = t.restore(images[-1], continues=app)
     r.wait_ready()
     rc = r.wait_exit(120)
@@ -305,8 +311,6 @@ def incr_kwrites(t, backend):
     check_equal(rc, 0, 'exit status of the restored incr_kwrites')
 
 
-def max_rounds(text):
-    return max((int(n) for n in re.findall(r'^round (\d+) ', text, re.M)), default=-1)
 
 
 @for_backends
@@ -588,13 +592,7 @@ def incr_sigsegv(t, backend):
     app = t.launch([prog, *SIGSEGV_ROUNDS], options=track_options(backend))
     app.wait_ready()
     app.wait_output(r'^round 5 ')
-    images = []
-    for k in range(5):
-        images.append(t.checkpoint(app))
-        app.wait_output(rf'^round {max_rounds(app.output()) + 8} ')
-        check_no_fail(app.output(), f'incr_sigsegv after checkpoint {k + 1}')
-    t.kill9(app)
-    check_chain(t, images, backend)
+    images = checkpoint_rounds(t, app, backend, 5, 8, 'incr_sigsegv')
 
     r = t.restore(images[-1], continues=app)
     r.wait_ready()
