@@ -17,11 +17,25 @@
 
 namespace ckpt {
 
+// Relative to the working directory, without "." components or repeated
+// slashes (".." stays: it may cross a symlink), so printed paths read well.
 std::string absolute_path(const std::string& p) {
-  if (p.empty() || p[0] == '/') return p;
+  if (p.empty()) return p;
+  std::string joined = p;
   char cwd[PATH_MAX];
-  if (!getcwd(cwd, sizeof cwd)) return p;
-  return std::string(cwd) + "/" + p;
+  if (p[0] != '/') {
+    if (!getcwd(cwd, sizeof cwd)) return p;
+    joined = std::string(cwd) + "/" + p;
+  }
+  std::string out;
+  for (size_t i = 0; i < joined.size();) {
+    size_t end = joined.find('/', i);
+    if (end == std::string::npos) end = joined.size();
+    std::string part = joined.substr(i, end - i);
+    if (!part.empty() && part != ".") out += "/" + part;
+    i = end + 1;
+  }
+  return out.empty() ? "/" : out;
 }
 
 bool make_dirs(const std::string& path, std::string& err, bool* created) {
