@@ -1,6 +1,8 @@
 #include "host_check.h"
 
+#include <asm/prctl.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <grp.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -144,6 +147,14 @@ std::vector<std::string> host_problems(const ImageReader& img, const std::string
   if (strncmp(h.uts_machine, "x86_64", sizeof h.uts_machine) != 0)
     out.push_back(std::string("image is for ") + h.uts_machine + ", this host is x86_64");
   for (const std::string& p : cpu_incompatibilities(h.cpu, read_cpu_features())) out.push_back("CPU: " + p);
+  uint64_t supported = 0;
+  if (st.xstate_permitted && syscall(SYS_arch_prctl, ARCH_GET_XCOMP_SUPP, &supported) == 0 &&
+      (st.xstate_permitted & ~supported)) {
+    char mask[32];
+    snprintf(mask, sizeof mask, "%#llx", (unsigned long long)(st.xstate_permitted & ~supported));
+    out.push_back(std::string("CPU: the application had enabled xsave components this host does not offer (mask ") +
+                  mask + ")");
+  }
 
   std::vector<uint8_t> id;
   if (library_path.empty() || !read_build_id(library_path, id))

@@ -14,6 +14,7 @@
 // Nothing in the address space changes before the image passed every
 // check; a failure in the child ends the child, never a half-restored
 // process left running.
+#include <asm/prctl.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
@@ -138,6 +139,21 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
   }
 }
 
+// The application may have enabled xsave components that need permission
+// (AMX tile data): its saved signal frames carry their state, and
+// rt_sigreturn rejects a frame larger than the process is allowed.
+void enable_xstate_components(const ProcessState& st) {
+  uint64_t have = 0;
+  if (!st.xstate_permitted || syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &have) != 0) return;
+  for (int bit = 0; bit < 64; bit++) {
+    if (!((st.xstate_permitted & ~have) >> bit & 1)) continue;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, bit) != 0)
+      throw RestoreError("cannot enable xsave component " + std::to_string(bit) +
+                         " (ARCH_REQ_XCOMP_PERM), which the application had enabled: " + strerror(errno));
+    syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &have);
+  }
+}
+
 // Runs in the child: prepares everything, then hands over to the restorer.
 [[noreturn]] void child_main(const ImageChain& chain, const Options& o, int ready_fd, int error_fd, uint32_t identity,
                              const TerminalHandover& terminal) {
@@ -153,6 +169,7 @@ void set_limits(const ProcessState& st, std::vector<std::string>& warnings) {
       throw RestoreError("cannot enter the working directory " + st.cwd + " as uid " + std::to_string(st.creds.fsuid) +
                          ": " + strerror(errno));
     umask(st.umask);
+    enable_xstate_components(st);
     NofileLimit nofile = prepare_nofile(st, warnings);
     FdPlan fds = prepare_fds(st, chain.newest(), warnings);
     FreeSpace space;

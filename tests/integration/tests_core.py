@@ -455,8 +455,9 @@ def checkpoint_unmanaged(t):
 @test
 def inspect_json(t):
     """--inspect prints JSON with threads, regions and fds lists and a parent
-    (null for a full image); the regions include the executable; --check of a
-    fresh image exits 0."""
+    (null for a full image); the regions include the executable; the xsave
+    components the process may use are recorded; --check of a fresh image
+    exits 0."""
     prog = t.program('ticker')
     app = t.launch([prog, '600', '100', '0'])
     app.wait_ready()
@@ -478,6 +479,10 @@ def inspect_json(t):
     check(any(isinstance(r, dict) and exe in [v for v in r.values() if isinstance(v, str)]
               for r in doc['regions']),
           f'--inspect: no region names the executable {exe}')
+    # Every x86-64 process may use x87 and SSE state (xsave components 0, 1).
+    xstate = doc.get('xstate_permitted')
+    check(isinstance(xstate, int) and xstate & 3 == 3,
+          f'--inspect: xstate_permitted {xstate!r} lacks x87/SSE (components 0 and 1)')
     res = t.ckpt('--check', img.path)
     check_equal(res.rc, 0, '--check of a fresh image (' + res.describe() + ')')
 

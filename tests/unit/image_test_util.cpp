@@ -149,6 +149,7 @@ ProcessState sample_state() {
   st.personality = 0x0040000;  // ADDR_NO_RANDOMIZE
   st.dumpable = false;
   st.no_new_privs = true;
+  st.xstate_permitted = 0x602e7;  // x87..AVX-512 plus AMX tile config and data
 
   Credentials& c = st.creds;
   c.ruid = 1000; c.euid = 1001; c.suid = 1002; c.fsuid = 1003;
@@ -861,6 +862,7 @@ void check_states_equal(const ProcessState& want, const ProcessState& got) {
   EQ(personality);
   EQ(dumpable);
   EQ(no_new_privs);
+  EQ(xstate_permitted);
   EQ(creds.ruid);
   EQ(creds.euid);
   EQ(creds.suid);

@@ -67,6 +67,7 @@ TEST_CASE("manifest: extreme values, every enum value and every VmFlag survive")
   st.ppid = 0;
   st.exe_file = -1;
   st.personality = UINT32_MAX;
+  st.xstate_permitted = UINT64_MAX;
   st.umask = 0777;
   st.creds.ruid = UINT32_MAX;
   st.creds.groups.clear();

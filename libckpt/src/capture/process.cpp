@@ -1,5 +1,6 @@
 #include "process.h"
 
+#include <asm/prctl.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <sys/prctl.h>
@@ -111,6 +112,8 @@ bool capture_process_basics(ProcessState& st, Msg& err) {
   }
   st.personality = uint32_t(ckpt_syscall1(CKPT_NR_personality, 0xffffffff));
   st.dumpable = ckpt_syscall2(CKPT_NR_prctl, PR_GET_DUMPABLE, 0) == 1;
+  uint64_t xstate = 0;
+  if (ckpt_syscall2(CKPT_NR_arch_prctl, ARCH_GET_XCOMP_PERM, long(&xstate)) == 0) st.xstate_permitted = xstate;
 
   std::vector<uint64_t> f;
   if (!stat_fields(f)) {

@@ -457,6 +457,7 @@ std::string manifest_to_json(const ProcessState& st) {
   j["personality"] = st.personality;
   j["dumpable"] = st.dumpable;
   j["no_new_privs"] = st.no_new_privs;
+  j["xstate_permitted"] = st.xstate_permitted;
   const Credentials& c = st.creds;
   j["credentials"] = {{"uid", {c.ruid, c.euid, c.suid, c.fsuid}},
                       {"gid", {c.rgid, c.egid, c.sgid, c.fsgid}},
@@ -579,6 +580,7 @@ ProcessState manifest_from_json(const std::string& text) {
   st.personality = r.u32("personality");
   st.dumpable = r.boolean("dumpable");
   st.no_new_privs = r.boolean("no_new_privs");
+  st.xstate_permitted = r.u64("xstate_permitted");
   Reader c = r.obj("credentials");
   auto ids = [&](const char* key, uint32_t* out) {
     auto v = c.u64s(key, 4);

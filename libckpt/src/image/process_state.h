@@ -274,6 +274,10 @@ struct ProcessState {
   uint32_t personality = 0;
   bool dumpable = true;
   bool no_new_privs = false;
+  // xsave components the process may use (ARCH_GET_XCOMP_PERM), including
+  // those it enabled itself with ARCH_REQ_XCOMP_PERM (AMX tile data): its
+  // signal frames hold their state, so the restored process needs them too.
+  uint64_t xstate_permitted = 0;
   Credentials creds;
   std::vector<Rlimit> rlimits;
   MmFields mm;
