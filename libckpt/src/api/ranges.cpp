@@ -197,7 +197,8 @@ bool write_range_image(RangeState& st, const uint64_t* sums, const std::string& 
     memcpy(h.parent.image_id, st.last.id, sizeof h.parent.image_id);
     h.parent.content_hash = st.last.content_hash;
     const char* base = strrchr(st.last.path, '/');
-    strncpy(h.parent.file_name, base ? base + 1 : st.last.path, sizeof h.parent.file_name - 1);
+    const char* name = base ? base + 1 : st.last.path;  // ours: "<range file>.N", well within the field
+    memcpy(h.parent.file_name, name, strnlen(name, sizeof h.parent.file_name - 1));
   }
   bool ok;
   uint64_t file_hash = 0;
