@@ -61,18 +61,15 @@ uint64_t FreeSpace::take(uint64_t len, uint64_t guard) {
   throw RestoreError("no free address range of " + std::to_string(len) + " bytes for the restore");
 }
 
-std::vector<std::pair<uint64_t, uint64_t>> subtract(uint64_t start, uint64_t end,
-                                                    std::vector<std::pair<uint64_t, uint64_t>> owned) {
-  std::sort(owned.begin(), owned.end());
-  std::vector<std::pair<uint64_t, uint64_t>> out;
-  uint64_t pos = start;
-  for (auto& [s, e] : owned) {
-    if (e <= pos || s >= end) continue;
-    if (s > pos) out.push_back({pos, s});
-    pos = std::max(pos, e);
+RangeSet::RangeSet(std::vector<std::pair<uint64_t, uint64_t>> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  for (const auto& r : ranges) {
+    if (r.first >= r.second) continue;
+    if (!ranges_.empty() && r.first <= ranges_.back().second)
+      ranges_.back().second = std::max(ranges_.back().second, r.second);
+    else
+      ranges_.push_back(r);
   }
-  if (pos < end) out.push_back({pos, end});
-  return out;
 }
 
 }  // namespace ckpt

@@ -2,6 +2,7 @@
 // free ranges that collide with neither the launcher nor the image (for the
 // restorer's hole and for regions that must be prepared elsewhere first).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -33,9 +34,29 @@ class FreeSpace {
   std::vector<std::pair<uint64_t, uint64_t>> busy_;
 };
 
-// [start, end) minus the `owned` ranges.
-std::vector<std::pair<uint64_t, uint64_t>> subtract(uint64_t start, uint64_t end,
-                                                    std::vector<std::pair<uint64_t, uint64_t>> owned);
+// Address ranges, sorted and merged once, so that [start, end) minus them
+// costs a binary search and allocates nothing (the restore plan subtracts
+// them from every line of /proc/self/maps, with no allocation allowed
+// between reading it and handing over).
+class RangeSet {
+ public:
+  explicit RangeSet(std::vector<std::pair<uint64_t, uint64_t>> ranges);
+  // Calls piece(s, e) for each part of [start, end) outside the set, in order.
+  template <class Piece>
+  void subtract(uint64_t start, uint64_t end, Piece&& piece) const {
+    uint64_t pos = start;
+    auto it = std::upper_bound(ranges_.begin(), ranges_.end(), pos,
+                               [](uint64_t v, const std::pair<uint64_t, uint64_t>& r) { return v < r.second; });
+    for (; it != ranges_.end() && it->first < end; ++it) {
+      if (it->first > pos) piece(pos, it->first);
+      pos = std::max(pos, it->second);
+    }
+    if (pos < end) piece(pos, end);
+  }
+
+ private:
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_;  // sorted, disjoint, non-adjacent
+};
 
 std::string hex(uint64_t v);
 

@@ -53,6 +53,10 @@ struct HoleAllocator {
   }
 };
 
+// Room for the text of /proc/self/maps once every region is in place: the
+// image's regions and the launcher's own (a line is ~75 bytes plus a path).
+size_t maps_text_cap(const ProcessState& st) { return (1 << 20) + (st.regions.size() + 256) * 256; }
+
 // Reads /proc/self/maps without allocating (the list must describe the
 // address space exactly as it is when the restorer runs).
 size_t read_maps_raw(char* buf, size_t cap) {
@@ -128,7 +132,7 @@ void enter_restorer(const RestoreContext& c) {
                                sizeof(ckpt_plan_epoll) * (c.fds->epoll.size() + 1) +
                                sizeof(ckpt_plan_lock) * (c.fds->locks.size() + 1) +
                                sizeof(ckpt_plan_signal) * (st.pending_signals.size() + 1) + sizeof(uint32_t) * (st.creds.groups.size() + 1) +
-                               st.mm.auxv.size() * 8 + (1 << 20) + 4096);
+                               st.mm.auxv.size() * 8 + maps_text_cap(st) + 4096);
   uint64_t code_len = round_up(blob_len);
   uint64_t hole_len = code_len + data_len + kThreadStack * nthreads + kMainStack;
 
@@ -335,20 +339,27 @@ void enter_restorer(const RestoreContext& c) {
 
   // Last: everything of the launcher's that is not kept gets unmapped. The
   // list is read without allocating, so it is exact.
+  const RangeSet kept(std::move(keep_ranges));
   auto* unmaps = a.alloc<ckpt_plan_range>(8192);
-  auto* text = a.alloc<char>(1 << 20);
-  size_t n = read_maps_raw(text, 1 << 20);
+  size_t text_cap = maps_text_cap(st);
+  auto* text = a.alloc<char>(text_cap);
+  size_t n = read_maps_raw(text, text_cap);
+  if (n + 1 >= text_cap)
+    throw RestoreError("/proc/self/maps of the restoring process is longer than " + std::to_string(text_cap) +
+                       " bytes; cannot list the launcher's mappings");
   uint32_t nun = 0;
+  bool too_many = false;
   for (char* line = text; line < text + n;) {
     char* eol = static_cast<char*>(memchr(line, '\n', size_t(text + n - line)));
     if (!eol) eol = text + n;
     unsigned long long s = strtoull(line, &line, 16), e = strtoull(line + 1, nullptr, 16);
-    for (auto& [us, ue] : subtract(s, e, keep_ranges)) {
-      if (nun == 8192) throw RestoreError("too many launcher mappings to unmap");
-      unmaps[nun++] = {us, ue - us};
-    }
+    kept.subtract(s, e, [&](uint64_t us, uint64_t ue) {
+      if (nun == 8192) too_many = true;
+      else unmaps[nun++] = {us, ue - us};
+    });
     line = eol + 1;
   }
+  if (too_many) throw RestoreError("too many launcher mappings to unmap");
   p.unmaps = uint64_t(unmaps);
   p.nunmaps = nun;
 
