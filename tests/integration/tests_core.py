@@ -241,6 +241,59 @@ def sparse_64g(t):
     check(re.search(r'^OK$', out, re.M), f'restored sparse64g did not print OK: {out[-200:]!r}')
 
 
+def maps_entries(pid):
+    """The lines of /proc/PID/maps as (range, perms, path) tuples."""
+    out = []
+    with open(f'/proc/{pid}/maps') as f:
+        for line in f:
+            parts = line.split(None, 5)
+            out.append((parts[0], parts[1], parts[5].strip() if len(parts) > 5 else ''))
+    return out
+
+
+def libckpt_own(entry):
+    """libckpt re-creates its own control memfd and anonymous areas after a
+    restore, so they may move; everything else must be where it was."""
+    return entry[2] in ('', '/memfd:libckpt-control (deleted)')
+
+
+@test
+def many_mappings(t):
+    """A process with 30000 mappings (alternating protections, so none merge)
+    and 4 threads restores with every region's content, and its
+    /proc/PID/maps is the one it had at the checkpoint: the launcher leaves
+    none of its own mappings behind, whatever the length of the list."""
+    n = 30000
+    app = t.launch([t.program('manymaps'), str(n), '600'])
+    app.wait_ready()
+    app.wait_output(r'^round 1 ')
+    img = t.checkpoint(app, timeout=60)
+    before = maps_entries(app.pid)
+    check(len(before) > n, f'manymaps has only {len(before)} mappings, expected more than {n}')
+    t.kill9(app)
+
+    r = t.restore(img, continues=app)
+    r.wait_ready()
+    last = max_round(app.output())
+    r.wait_output(rf'^round {last + 3} ', timeout=30)
+    after = maps_entries(r.pid)
+    t.kill9(r)
+    bad = [l for l in app.output().splitlines() if l.startswith('round ') and not l.endswith(' bad 0')]
+    check(not bad, f'restored manymaps found regions with wrong contents: {bad[:3]}')
+    t.log(f'mappings: {len(before)} at the checkpoint, {len(after)} after the restore; only before: '
+          f'{sorted(set(before) - set(after))[:6]}; only after: {sorted(set(after) - set(before))[:6]}')
+    extra = [e for e in set(after) - set(before) if not libckpt_own(e)]
+    missing = [e for e in set(before) - set(after) if not libckpt_own(e)]
+    check(not extra, f'{len(extra)} mappings after the restore that the process did not have: {sorted(extra)[:5]}')
+    check(not missing, f'{len(missing)} mappings lost by the restore: {sorted(missing)[:5]}')
+    check(abs(len(after) - len(before)) <= 4,
+          f'{len(before)} mappings at the checkpoint, {len(after)} after the restore')
+
+
+def max_round(text):
+    return max((int(n) for n in re.findall(r'^round (\d+) ', text, re.M)), default=-1)
+
+
 def last_tick(text):
     """The highest `tick N` a ticker printed so far (0 if none)."""
     return max((int(n) for n in re.findall(r'^tick (\d+) ', text, re.M)), default=0)
