@@ -54,6 +54,50 @@ struct Candidate {
   int32_t open_file;
 };
 
+// Open file descriptions seen so far, ordered by what fstat/fcntl/lseek show
+// and then by the kernel's own order of the file objects (kcmp KCMP_FILE
+// answers less/equal/greater), so finding a descriptor's twin costs a binary
+// search: thousands of fds on the same file would otherwise cost a kcmp per
+// pair while every thread is frozen.
+class OpenFileIndex {
+ public:
+  explicit OpenFileIndex(int32_t pid) : pid_(pid) {}
+
+  // The open file that `c` (with open_file unset) shares, or -1; remembers
+  // where to insert it.
+  int32_t find(const Candidate& c) {
+    size_t lo = 0, hi = sorted_.size();
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      int order = compare(sorted_[mid], c);
+      if (order == 0) return sorted_[mid].open_file;
+      if (order < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    insert_at_ = lo;
+    return -1;
+  }
+  // Adds `c` where the last find() that failed left off.
+  void add(const Candidate& c) { sorted_.insert(sorted_.begin() + long(insert_at_), c); }
+
+ private:
+  // <0, 0 or >0: a before, equal to or after b.
+  int compare(const Candidate& a, const Candidate& b) const {
+    if (a.dev != b.dev) return a.dev < b.dev ? -1 : 1;
+    if (a.ino != b.ino) return a.ino < b.ino ? -1 : 1;
+    if (a.flags != b.flags) return a.flags < b.flags ? -1 : 1;
+    if (a.offset != b.offset) return a.offset < b.offset ? -1 : 1;
+    long r = ckpt_syscall5(kNrKcmp, pid_, pid_, KCMP_FILE, a.fd, b.fd);
+    if (r == 1) return -1;  // kcmp: 1 means a's file object sorts before b's
+    if (r == 2) return 1;
+    return r == 0 ? 0 : (a.fd < b.fd ? -1 : 1);  // kcmp unavailable: never shared
+  }
+
+  int32_t pid_;
+  std::vector<Candidate> sorted_;
+  size_t insert_at_ = 0;
+};
+
 }  // namespace
 
 std::string to_hex(const void* data, size_t len) {
@@ -81,7 +125,7 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
   }
 
   int32_t pid = int32_t(ckpt_syscall0(CKPT_NR_getpid));
-  std::vector<Candidate> seen;
+  OpenFileIndex seen(pid);
   for (int fd : fds) {
     std::string path;
     if (!read_link((Msg() << "/proc/thread-self/fd/" << fd).c_str(), path)) continue;
@@ -101,15 +145,8 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
     d.cloexec = fdfl >= 0 && (fdfl & FD_CLOEXEC);
 
     // Another descriptor for the same open file description?
-    for (const Candidate& c : seen) {
-      if (c.dev != uint64_t(sb.st_dev) || c.ino != uint64_t(sb.st_ino) || c.flags != uint32_t(fl) ||
-          c.offset != pos)
-        continue;
-      if (ckpt_syscall5(kNrKcmp, pid, pid, KCMP_FILE, c.fd, fd) == 0) {
-        d.open_file = c.open_file;
-        break;
-      }
-    }
+    Candidate me{fd, uint64_t(sb.st_dev), uint64_t(sb.st_ino), uint32_t(fl), pos, -1};
+    d.open_file = seen.find(me);
     if (d.open_file < 0) {
       OpenFile f;
       f.path = path;
@@ -137,7 +174,8 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
       }
       st.open_files.push_back(std::move(f));
       d.open_file = int32_t(st.open_files.size() - 1);
-      seen.push_back({fd, uint64_t(sb.st_dev), uint64_t(sb.st_ino), uint32_t(fl), pos, d.open_file});
+      me.open_file = d.open_file;
+      seen.add(me);
     }
     st.fds.push_back(d);
   }
