@@ -350,6 +350,13 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
   plan.temp_base = max_fd + 1;
   std::vector<int> opened(st.open_files.size(), -1);  // temporary descriptor per open file
   std::map<uint64_t, std::pair<int, int>> pipes;      // inode -> (read end, write end)
+  // Open files per pipe still to be re-created: once a pipe's are all done,
+  // its own ends are closed (a process with thousands of pipes would
+  // otherwise hold two extra descriptors for each until the end).
+  std::map<uint64_t, int> pipe_files_left;
+  std::map<uint64_t, bool> pipe_write_end_sinks;     // its write end fills the read end's buffered data
+  for (const OpenFile& f : st.open_files)
+    if (f.kind == FdKind::Pipe) pipe_files_left[f.inode]++;
   std::map<uint64_t, int> socket_pairs;               // inode -> end of a re-created pair not placed yet
 
   for (const FdState& d : st.fds) {
@@ -401,9 +408,18 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
                                                                       : "writes fail with EPIPE"));
             }
             bool read_end = (f.flags & O_ACCMODE) == O_RDONLY;
-            if (read_end) contents.sink(f, it->second.second, BlobSink::InOrder, what);
+            if (read_end && f.blob >= 0) {
+              contents.sink(f, it->second.second, BlobSink::InOrder, what);
+              pipe_write_end_sinks[f.inode] = true;
+            }
             fd = fcntl(read_end ? it->second.first : it->second.second, F_DUPFD_CLOEXEC, 3);
             set_status_flags(fd, f.flags);
+            if (--pipe_files_left[f.inode] == 0) {
+              close(it->second.first);
+              if (pipe_write_end_sinks[f.inode]) contents.close_after.push_back(it->second.second);
+              else close(it->second.second);
+              pipes.erase(it);
+            }
             break;
           }
           case FdKind::Fifo: fd = open_fifo(f, contents); break;
@@ -443,7 +459,13 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
         }
         throw;
       }
-      if (fd < 0) throw RestoreError("cannot re-create " + what + ": " + strerror(errno));
+      if (fd < 0) {
+        bool emfile = errno == EMFILE;
+        throw RestoreError("cannot re-create " + what + ": " + strerror(errno) +
+                           (emfile ? " (the restore holds a temporary descriptor for each open file: raise the "
+                                     "hard RLIMIT_NOFILE, e.g. ulimit -Hn, or restore with CAP_SYS_RESOURCE)"
+                                   : ""));
+      }
       fd = move_above(fd, plan.temp_base);
       if (f.kind == FdKind::Memfd) plan.memfd_by_inode[f.inode] = fd;
       for (const EpollItem& e : f.epoll) plan.epoll.push_back({d.fd, e.fd, e.events, 0, e.data});
