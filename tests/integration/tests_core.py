@@ -290,6 +290,34 @@ def many_mappings(t):
           f'{len(before)} mappings at the checkpoint, {len(after)} after the restore')
 
 
+@test
+def many_descriptors(t):
+    """A process with 7000 descriptors (per group: a file, a dup of it, the
+    same file opened again, a pipe with unread data, a socketpair) restores
+    every one: dups still share their offset, separately opened files do
+    not, each pipe still holds its line, each socketpair still connects its
+    two ends."""
+    groups = 1000
+    go = t.path('go')
+    app = t.launch([t.program('manyfds'), str(groups), go])
+    app.wait_ready()
+    m = app.wait_output(r'^(ready \d+|setup failed.*)$')
+    if m.group(1).startswith('setup failed'):
+        raise TestSkip('cannot open that many descriptors here: ' + m.group(1))
+    img = t.checkpoint(app, timeout=60)
+    t.log(f'checkpoint of {groups * 7} descriptors: {img.seconds:.2f} s')
+    t.kill9(app)
+
+    r = t.restore(img, continues=app)
+    r.wait_ready()
+    open(go, 'w').close()
+    rc = r.wait_exit(60)
+    out = app.output()
+    check(re.search(rf'^check ok {groups}$', out, re.M),
+          f'restored manyfds did not check out: {out.splitlines()[-2:]}')
+    check_equal(rc, 0, 'exit status of the restored manyfds')
+
+
 def max_round(text):
     return max((int(n) for n in re.findall(r'^round (\d+) ', text, re.M)), default=-1)
 
