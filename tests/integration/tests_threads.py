@@ -1296,6 +1296,32 @@ def thr_thread_churn_freeze_time(t):
 
 
 @test
+def thr_abandoned_freezes(t):
+    """300 threads working and sleeping, with a freeze timeout so short
+    (CKPT_FREEZE_TIMEOUT_MS=80) that most attempts are given up while
+    threads are still in libckpt's freeze handler: eight checkpoint requests
+    succeed or fail cleanly, and afterwards the process is alive with every
+    thread making progress (a thread caught by an abandoned attempt used to
+    stay parked, or write into freed memory and crash the process)."""
+    app = edge(t, 'crowd', '300', env={'CKPT_FREEZE_TIMEOUT_MS': 80})
+    app.wait_output(r'^tick 2 ')
+    outcomes = []
+    for i in range(8):
+        res = t.ckpt('--checkpoint', app.pid, timeout=60)
+        outcomes.append('ok' if res.rc == 0 else 'failed')
+        if res.rc == 0:
+            os.unlink(res.out.strip().splitlines()[-1])
+        else:
+            check('did not stop' in res.err, f'request {i + 1} failed for another reason: ' + res.describe())
+        check(app.ref.alive(), f'the application died after checkpoint request {i + 1} ({outcomes})')
+    t.log(f'checkpoint requests: {outcomes}')
+    last = max(ticks(app.output()), default=-1)
+    m = app.wait_output(rf'^tick {last + 3} stalled=(\d+) ', timeout=10)
+    check_equal(int(m.group(1)), 0, 'crowd threads that made no progress in the last tick after the requests')
+    t.kill9(app)
+
+
+@test
 def thr_save_range_single_thread(t):
     """A single-threaded program saving a 64 MiB range in a loop
     (ckpt_save_range) is sent checkpoint requests: each is served within

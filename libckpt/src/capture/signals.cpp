@@ -1,5 +1,6 @@
 #include "signals.h"
 
+#include <fcntl.h>
 #include <signal.h>
 
 #include "common/raw_syscall.h"
@@ -31,10 +32,10 @@ void capture_signal_actions(ProcessState& st) {
 
 namespace ckpt {
 
-size_t capture_pending_signals(bool shared, unsigned char (*out)[128], size_t max) {
-  std::string status;
-  if (!read_proc_file(shared ? "/proc/self/status" : "/proc/thread-self/status", status)) return 0;
-  uint64_t mask = parse_u64(status_field(status, shared ? "ShdPnd" : "SigPnd"), 16);
+namespace {
+
+// Dequeues and re-queues the signals in `mask`, recording their siginfo.
+size_t requeue_pending(bool shared, uint64_t mask, unsigned char (*out)[128], size_t max) {
   int32_t pid = int32_t(ckpt_syscall0(CKPT_NR_getpid)), tid = int32_t(ckpt_syscall0(CKPT_NR_gettid));
   size_t n = 0;
   for (int sig = 1; sig <= 64 && n < max; sig++) {
@@ -51,6 +52,34 @@ size_t capture_pending_signals(bool shared, unsigned char (*out)[128], size_t ma
     }
   }
   return n;
+}
+
+}  // namespace
+
+size_t capture_pending_signals(bool shared, unsigned char (*out)[128], size_t max) {
+  std::string status;
+  if (!read_proc_file(shared ? "/proc/self/status" : "/proc/thread-self/status", status)) return 0;
+  return requeue_pending(shared, parse_u64(status_field(status, shared ? "ShdPnd" : "SigPnd"), 16), out, max);
+}
+
+size_t capture_thread_pending_signals(char* scratch, size_t scratch_len, unsigned char (*out)[128], size_t max) {
+  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/thread-self/status"), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  size_t len = 0;
+  for (long r; len + 1 < scratch_len; len += size_t(r)) {
+    r = ckpt_syscall3(CKPT_NR_read, fd, long(scratch + len), long(scratch_len - 1 - len));
+    if (r == -4 /* EINTR */) { r = 0; continue; }
+    if (r <= 0) break;
+  }
+  ckpt_syscall1(CKPT_NR_close, fd);
+  scratch[len] = '\0';
+  const char* p = strstr(scratch, "\nSigPnd:");
+  if (!p) return 0;
+  uint64_t mask = 0;
+  for (p += 8; *p == '\t' || *p == ' '; p++) {}
+  for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+    mask = mask << 4 | uint64_t(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+  return requeue_pending(false, mask, out, max);
 }
 
 }  // namespace ckpt

@@ -13,4 +13,9 @@ void capture_signal_actions(ProcessState& st);
 // libckpt's own signals and glibc's internal ones are left alone.
 size_t capture_pending_signals(bool shared, unsigned char (*out)[128], size_t max);
 
+// The same for the calling thread, from a freeze signal handler: reads
+// /proc/thread-self/status into `scratch` instead of allocating (hundreds
+// of threads run this at once; none may take libckpt's heap lock).
+size_t capture_thread_pending_signals(char* scratch, size_t scratch_len, unsigned char (*out)[128], size_t max);
+
 }  // namespace ckpt

@@ -51,7 +51,7 @@ void find_rseq(ThreadCapture& t) {
 }
 }  // namespace
 
-void capture_thread(ThreadCapture& t, const ucontext_t* uc) {
+void capture_thread(ThreadCapture& t, const ucontext_t* uc, char* scratch, size_t scratch_len) {
   t.tid = int32_t(ckpt_syscall0(CKPT_NR_gettid));
   t.error = 0;
   ckpt_syscall2(CKPT_NR_arch_prctl, ARCH_GET_FS, long(&t.fs_base));
@@ -77,7 +77,7 @@ void capture_thread(ThreadCapture& t, const ucontext_t* uc) {
   ckpt_syscall2(CKPT_NR_prctl, PR_GET_NAME, long(t.name));
   long n = ckpt_syscall3(CKPT_NR_sched_getaffinity, 0, sizeof t.affinity, long(t.affinity));
   t.affinity_words = n > 0 ? uint32_t(n / 8) : 0;
-  t.npending = uint32_t(capture_pending_signals(false, t.pending, 16));
+  t.npending = uint32_t(capture_thread_pending_signals(scratch, scratch_len, t.pending, 16));
   t.interrupted_rip = uc ? uint64_t(uc->uc_mcontext.gregs[REG_RIP]) : 0;
   t.interrupted_rsp = uc ? uint64_t(uc->uc_mcontext.gregs[REG_RSP]) : 0;
 }

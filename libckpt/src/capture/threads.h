@@ -29,11 +29,13 @@ struct ThreadCapture {
   uint32_t affinity_words;
   uint64_t interrupted_rip, interrupted_rsp;
   uint32_t npending;              // signals pending for this thread
+  uint32_t in_handler;            // the thread runs libckpt's freeze handler (it will park)
   unsigned char pending[16][128]; // their siginfo
 };
 
 // Fills everything but `resume` (set by ckpt_save_context) and `coordinator`.
-void capture_thread(ThreadCapture& t, const ucontext_t* uc);
+// `scratch` is this thread's own buffer (no allocation in a signal handler).
+void capture_thread(ThreadCapture& t, const ucontext_t* uc, char* scratch, size_t scratch_len);
 ThreadState thread_state_from(const ThreadCapture& t);
 
 }  // namespace ckpt

@@ -144,7 +144,8 @@ void capture_phase(void*) {
   s.ok = false;
   if (!freeze_other_threads(s.frozen, s.err)) return;
   ThreadCapture& me = s.frozen.slots[0];
-  capture_thread(me, s.uc);
+  static char status_scratch[4096];  // one coordinator at a time
+  capture_thread(me, s.uc, status_scratch, sizeof status_scratch);
   me.coordinator = true;
 
   s.state = new ProcessState;

@@ -31,11 +31,17 @@ struct FreezeState {
   std::atomic<uint32_t> parked{0};      // threads parked in the live process
   std::atomic<uint32_t> restored{0};    // threads back in libckpt after a restore
   std::atomic<uint32_t> generation{0};  // bumped by thaw
+  // Threads inside on_freeze_signal. The slots (arena memory) are reset or
+  // freed only once this is 0: a thread signalled by an abandoned attempt
+  // may still be running the handler.
+  std::atomic<uint32_t> inside{0};
   std::atomic<uint32_t> nslots{0};
   ThreadCapture* slots = nullptr;
+  char* scratch = nullptr;              // kScratch bytes per slot, for the handler
   uint32_t capacity = 0;
   uint32_t live = 0;                    // slots whose thread parked (coordinator included)
 };
+constexpr size_t kScratch = 4096;
 FreezeState g;
 
 uint64_t now_ns() {
@@ -60,22 +66,45 @@ ThreadCapture* find_slot(int32_t tid) {
   return nullptr;
 }
 
+void leave_freeze_handler() {
+  if (g.inside.fetch_sub(1, std::memory_order_acq_rel) == 1) futex_wake(&g.inside);
+}
+
 void on_freeze_signal(int, siginfo_t*, void* ucv) {
   count_our_signal();
-  if (!g.active.load(std::memory_order_acquire)) return;  // stale signal from an abandoned freeze
+  // The generation this signal belongs to, read before `active`: a thaw in
+  // between (an abandoned attempt) changes it, and the thread must then not
+  // stay parked, nor be counted in a later attempt it was not signalled for.
+  g.inside.fetch_add(1, std::memory_order_seq_cst);
+  uint32_t gen = g.generation.load(std::memory_order_seq_cst);
+  if (!g.active.load(std::memory_order_seq_cst)) {  // stale signal from an abandoned freeze
+    leave_freeze_handler();
+    return;
+  }
   int saved_errno = errno;
   ThreadCapture* slot = find_slot(int32_t(ckpt_syscall0(CKPT_NR_gettid)));
-  if (!slot) return;
-  capture_thread(*slot, static_cast<ucontext_t*>(ucv));
+  if (!slot) {
+    leave_freeze_handler();
+    return;
+  }
+  __atomic_store_n(&slot->in_handler, 1, __ATOMIC_RELEASE);
+  capture_thread(*slot, static_cast<ucontext_t*>(ucv), g.scratch + size_t(slot - g.slots) * kScratch, kScratch);
   long restored = ckpt_save_context(&slot->resume);
   // From here on the code also runs after a restore, when `slot` (arena
   // memory) no longer exists: only globals may be used.
-  uint32_t gen = g.generation.load(std::memory_order_acquire);
+  if (!restored && g.generation.load(std::memory_order_seq_cst) != gen) {
+    // The attempt this thread was stopping for was given up meanwhile.
+    __atomic_store_n(&slot->resume.rip, 0, __ATOMIC_RELEASE);
+    errno = saved_errno;
+    leave_freeze_handler();
+    return;
+  }
   std::atomic<uint32_t>& counter = restored ? g.restored : g.parked;
   counter.fetch_add(1, std::memory_order_acq_rel);
   futex_wake(&counter);
   while (g.generation.load(std::memory_order_acquire) == gen) futex_wait(&g.generation, gen, 0);
   errno = saved_errno;
+  leave_freeze_handler();
 }
 
 
@@ -177,12 +206,16 @@ void for_each_unparked(Fn&& fn) {
     if (g.slots[i].tid && __atomic_load_n(&g.slots[i].resume.rip, __ATOMIC_ACQUIRE) == 0) fn(g.slots[i].tid);
 }
 
+// Every thread still running blocks the freeze signal outside libckpt's
+// handler (one inside it is on its way to park, however slowly).
 bool all_unparked_block_freeze() {
   bool all = true, any = false;
-  for_each_unparked([&](int32_t tid) {
+  for (uint32_t i = 1; all && i < g.nslots.load(); i++) {
+    ThreadCapture& s = g.slots[i];
+    if (!s.tid || __atomic_load_n(&s.resume.rip, __ATOMIC_ACQUIRE) != 0) continue;
     any = true;
-    all = all && blocks_freeze_signal(tid);
-  });
+    all = !__atomic_load_n(&s.in_handler, __ATOMIC_ACQUIRE) && blocks_freeze_signal(s.tid);
+  }
   return any && all;
 }
 
@@ -335,7 +368,8 @@ bool freeze_other_threads(FreezeResult& out, Msg& err) {
   }
   g.capacity = ntasks * 2 + 64;
   g.slots = static_cast<ThreadCapture*>(arena::allocate(sizeof(ThreadCapture) * g.capacity));
-  if (!g.slots) {
+  g.scratch = static_cast<char*>(arena::allocate(kScratch * g.capacity));
+  if (!g.slots || !g.scratch) {
     err << "out of memory for " << ntasks << " thread records";
     return false;
   }
@@ -359,9 +393,22 @@ bool freeze_other_threads(FreezeResult& out, Msg& err) {
 }
 
 void thaw_threads() {
-  g.active.store(0, std::memory_order_release);
-  g.generation.fetch_add(1, std::memory_order_acq_rel);
+  g.active.store(0, std::memory_order_seq_cst);
+  g.generation.fetch_add(1, std::memory_order_seq_cst);
   futex_wake(&g.generation);
+  // Before the slots are reset (next attempt) or freed (end of the
+  // checkpoint): every thread out of the handler. They only have a few
+  // system calls left; the bound is for a thread stopped (SIGSTOP, ptrace)
+  // inside it.
+  uint64_t give_up = now_ns() + 2000000000ull;
+  for (uint32_t n; (n = g.inside.load(std::memory_order_seq_cst)) != 0;) {
+    uint64_t now = now_ns();
+    if (now >= give_up) {
+      log_warning(Msg() << n << " thread(s) still in libckpt's freeze handler 2 s after the thaw");
+      break;
+    }
+    futex_wait(&g.inside, n, give_up - now < 10000000 ? give_up - now : 10000000);
+  }
 }
 
 void wait_restored_threads(uint32_t expected) {
@@ -378,8 +425,10 @@ void quiesce_after_fork() {
   g.active.store(0);
   g.parked.store(0);
   g.restored.store(0);
+  g.inside.store(0);
   g.nslots.store(0);
   g.slots = nullptr;  // arena memory of the parent's checkpoint
+  g.scratch = nullptr;
   g.capacity = 0;
   g.live = 0;
 }

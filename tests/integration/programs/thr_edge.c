@@ -38,6 +38,10 @@
 //                 then a worker starts; prints `cancelled N`
 //   churn         4 threads create short-lived threads (detached and
 //                 joined) non-stop; ticks say `created=C`
+//   crowd N       N threads alternate a little work and a 0.5 ms sleep,
+//                 each counting its rounds; ticks say `stalled=S` (threads
+//                 whose count did not move since the previous tick) and
+//                 `rounds=R`
 //   saverange     single-threaded: ckpt_save_range of 64 MiB to DIR (env
 //                 RANGE_DIR) in a loop; ticks say `saves=S` (printed between
 //                 saves)
@@ -372,6 +376,34 @@ static void* churn_spawner(void* a) {
   return NULL;
 }
 
+enum { MAX_CROWD = 2048 };
+static long crowd_rounds[MAX_CROWD], crowd_seen[MAX_CROWD];
+static int crowd_n;
+
+static void* crowd_member(void* a) {
+  long i = (long)a;
+  volatile unsigned x = 0;
+  for (;;) {
+    for (int k = 0; k < 20000; k++) x += (unsigned)k;
+    __atomic_add_fetch(&crowd_rounds[i], 1, __ATOMIC_RELAXED);
+    usleep(500);
+  }
+  return NULL;
+}
+
+// Threads whose round count did not move since the last call.
+static int crowd_stalled(long* total) {
+  int stalled = 0;
+  *total = 0;
+  for (int i = 0; i < crowd_n; i++) {
+    long r = __atomic_load_n(&crowd_rounds[i], __ATOMIC_RELAXED);
+    stalled += r == crowd_seen[i];
+    crowd_seen[i] = r;
+    *total += r;
+  }
+  return stalled;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: thr_edge MODE [ARGS]\n");
@@ -430,6 +462,9 @@ int main(int argc, char** argv) {
     snprintf(what, sizeof what, "cancelled %d", n);
   } else if (!strcmp(mode, "churn")) {
     for (long i = 0; i < 4; i++) start(churn_spawner, (void*)(i & 1));
+  } else if (!strcmp(mode, "crowd")) {
+    crowd_n = atoi(arg) < MAX_CROWD ? atoi(arg) : MAX_CROWD;
+    for (long i = 0; i < crowd_n; i++) start(crowd_member, (void*)i);
   } else if (!strcmp(mode, "saverange")) {
     size_t len = 64u << 20;
     char* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -476,6 +511,11 @@ int main(int argc, char** argv) {
       out("tick %d handled=%ld\n", i, counter_a);
     else if (!strcmp(mode, "churn"))
       out("tick %d created=%ld\n", i, counter_a);
+    else if (!strcmp(mode, "crowd")) {
+      long total;
+      int stalled = crowd_stalled(&total);
+      out("tick %d stalled=%d rounds=%ld\n", i, stalled, total);
+    }
     else
       out("tick %d\n", i);
     msleep(200);
