@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 
+#include <cstring>
+
 #include "common/raw_syscall.h"
 
 namespace ckpt {
@@ -54,6 +56,37 @@ std::string status_field(const std::string& text, const char* key) {
     p++;
   }
   return {};
+}
+
+long read_proc_small(const char* path, char* buf, size_t cap) {
+  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(path), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    buf[0] = '\0';
+    return fd;
+  }
+  size_t len = 0;
+  while (len + 1 < cap) {
+    long r = ckpt_syscall3(CKPT_NR_read, fd, long(buf + len), long(cap - 1 - len));
+    if (r == -4 /* EINTR */) continue;
+    if (r <= 0) break;
+    len += size_t(r);
+  }
+  ckpt_syscall1(CKPT_NR_close, fd);
+  buf[len] = '\0';
+  return long(len);
+}
+
+bool status_hex_field(const char* text, const char* key, uint64_t& out) {
+  size_t klen = strlen(key);
+  for (const char* p = text; (p = strstr(p, key)) != nullptr; p += klen) {
+    if ((p != text && p[-1] != '\n') || p[klen] != ':') continue;
+    for (p += klen + 1; *p == ' ' || *p == '\t'; p++) {}
+    out = 0;
+    for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+      out = out << 4 | uint64_t(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+    return true;
+  }
+  return false;
 }
 
 uint64_t parse_u64(const std::string& s, int base) {

@@ -1,6 +1,5 @@
 #include "signals.h"
 
-#include <fcntl.h>
 #include <signal.h>
 
 #include "common/raw_syscall.h"
@@ -63,22 +62,10 @@ size_t capture_pending_signals(bool shared, unsigned char (*out)[128], size_t ma
 }
 
 size_t capture_thread_pending_signals(char* scratch, size_t scratch_len, unsigned char (*out)[128], size_t max) {
-  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long("/proc/thread-self/status"), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  size_t len = 0;
-  for (long r; len + 1 < scratch_len; len += size_t(r)) {
-    r = ckpt_syscall3(CKPT_NR_read, fd, long(scratch + len), long(scratch_len - 1 - len));
-    if (r == -4 /* EINTR */) { r = 0; continue; }
-    if (r <= 0) break;
-  }
-  ckpt_syscall1(CKPT_NR_close, fd);
-  scratch[len] = '\0';
-  const char* p = strstr(scratch, "\nSigPnd:");
-  if (!p) return 0;
-  uint64_t mask = 0;
-  for (p += 8; *p == '\t' || *p == ' '; p++) {}
-  for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
-    mask = mask << 4 | uint64_t(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+  uint64_t mask;
+  if (read_proc_small("/proc/thread-self/status", scratch, scratch_len) <= 0 ||
+      !status_hex_field(scratch, "SigPnd", mask))
+    return 0;
   return requeue_pending(false, mask, out, max);
 }
 

@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "common/raw_dir.h"
 #include "common/raw_syscall.h"
+#include "capture/procfs.h"
 #include "config.h"
 #include "interpose/real.h"
 #include "interpose/thread_signals.h"
@@ -117,20 +118,11 @@ bool for_each_task(Fn&& fn) {
          }) == 0;
 }
 
-long read_small(const Msg& path, char* buf, size_t cap) {
-  long fd = ckpt_syscall4(CKPT_NR_openat, AT_FDCWD, long(path.c_str()), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  long n = ckpt_syscall3(CKPT_NR_read, fd, long(buf), long(cap - 1));
-  ckpt_syscall1(CKPT_NR_close, fd);
-  buf[n > 0 ? n : 0] = '\0';
-  return n;
-}
-
 // The state letter of /proc/self/task/TID/stat ('R', 'S', 'Z'...), 0 if the
 // thread is gone.
 char task_state(int32_t tid) {
   char buf[512];
-  if (read_small(Msg() << "/proc/self/task/" << tid << "/stat", buf, sizeof buf) <= 0) return 0;
+  if (read_proc_small((Msg() << "/proc/self/task/" << tid << "/stat").c_str(), buf, sizeof buf) <= 0) return 0;
   const char* p = strrchr(buf, ')');
   return p && p[1] == ' ' ? p[2] : 0;
 }
@@ -146,14 +138,9 @@ bool task_ended(int32_t tid) {
 // A thread's blocked signals (SigBlk); false if it cannot be read.
 bool blocked_signals(int32_t tid, uint64_t& mask) {
   char status[4096];
-  if (read_small(Msg() << "/proc/self/task/" << tid << "/status", status, sizeof status) <= 0) return false;
-  const char* b = strstr(status, "SigBlk:");
-  if (!b) return false;
-  mask = 0;
-  for (const char* p = b + 7; *p == '\t' || *p == ' '; p++) b = p + 1;
-  for (const char* p = b; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
-    mask = mask << 4 | uint64_t(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-  return true;
+  if (read_proc_small((Msg() << "/proc/self/task/" << tid << "/status").c_str(), status, sizeof status) <= 0)
+    return false;
+  return status_hex_field(status, "SigBlk", mask);
 }
 
 bool blocks_freeze_signal(int32_t tid) {
@@ -164,7 +151,7 @@ bool blocks_freeze_signal(int32_t tid) {
 // "1234 (name, blocks every signal, in system call 128)"
 void describe_task(Msg& err, int32_t tid) {
   char comm[32], sys[128];
-  long n = read_small(Msg() << "/proc/self/task/" << tid << "/comm", comm, sizeof comm);
+  long n = read_proc_small((Msg() << "/proc/self/task/" << tid << "/comm").c_str(), comm, sizeof comm);
   if (n > 0 && comm[n - 1] == '\n') comm[n - 1] = '\0';
   err << " " << tid << " (" << comm;
   bool blocks_freeze = false;
@@ -177,7 +164,7 @@ void describe_task(Msg& err, int32_t tid) {
     else if (blocks_freeze) err << ", blocks libckpt's freeze signal " << g_config.freeze_signal;
   }
   long nr = -1;
-  if (read_small(Msg() << "/proc/self/task/" << tid << "/syscall", sys, sizeof sys) > 0) {
+  if (read_proc_small((Msg() << "/proc/self/task/" << tid << "/syscall").c_str(), sys, sizeof sys) > 0) {
     char* sp = strchr(sys, ' ');
     if (sp) *sp = '\0';
     if (sys[0] >= '0' && sys[0] <= '9') {
@@ -203,25 +190,23 @@ constexpr uint64_t kStuckAfterNs = 30000000;
 template <class Fn>
 void for_each_unparked(Fn&& fn) {
   for (uint32_t i = 1; i < g.nslots.load(); i++)
-    if (g.slots[i].tid && __atomic_load_n(&g.slots[i].resume.rip, __ATOMIC_ACQUIRE) == 0) fn(g.slots[i].tid);
+    if (g.slots[i].tid && __atomic_load_n(&g.slots[i].resume.rip, __ATOMIC_ACQUIRE) == 0) fn(g.slots[i]);
 }
 
 // Every thread still running blocks the freeze signal outside libckpt's
 // handler (one inside it is on its way to park, however slowly).
 bool all_unparked_block_freeze() {
   bool all = true, any = false;
-  for (uint32_t i = 1; all && i < g.nslots.load(); i++) {
-    ThreadCapture& s = g.slots[i];
-    if (!s.tid || __atomic_load_n(&s.resume.rip, __ATOMIC_ACQUIRE) != 0) continue;
+  for_each_unparked([&](const ThreadCapture& s) {
     any = true;
-    all = !__atomic_load_n(&s.in_handler, __ATOMIC_ACQUIRE) && blocks_freeze_signal(s.tid);
-  }
+    all = all && !__atomic_load_n(&s.in_handler, __ATOMIC_ACQUIRE) && blocks_freeze_signal(s.tid);
+  });
   return any && all;
 }
 
 void describe_unparked(Msg& err) {
   err << "threads did not stop within the time allowed:";
-  for_each_unparked([&](int32_t tid) { describe_task(err, tid); });
+  for_each_unparked([&](const ThreadCapture& s) { describe_task(err, s.tid); });
 }
 
 // One attempt: signal every thread, wait until `deadline`.
