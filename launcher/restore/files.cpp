@@ -349,14 +349,17 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
   for (const FdState& d : st.fds) max_fd = std::max(max_fd, d.fd);
   plan.temp_base = max_fd + 1;
   std::vector<int> opened(st.open_files.size(), -1);  // temporary descriptor per open file
-  std::map<uint64_t, std::pair<int, int>> pipes;      // inode -> (read end, write end)
-  // Open files per pipe still to be re-created: once a pipe's are all done,
-  // its own ends are closed (a process with thousands of pipes would
+  // Pipes by inode: the ends of the re-created pipe, closed as soon as all
+  // its open files are re-created (a process with thousands of pipes would
   // otherwise hold two extra descriptors for each until the end).
-  std::map<uint64_t, int> pipe_files_left;
-  std::map<uint64_t, bool> pipe_write_end_sinks;     // its write end fills the read end's buffered data
+  struct PipeEnds {
+    int read = -1, write = -1;
+    int files_left = 0;         // its open files not re-created yet
+    bool write_fills = false;   // the write end refills the read end's buffered data (at contents.finish)
+  };
+  std::map<uint64_t, PipeEnds> pipes;
   for (const OpenFile& f : st.open_files)
-    if (f.kind == FdKind::Pipe) pipe_files_left[f.inode]++;
+    if (f.kind == FdKind::Pipe) pipes[f.inode].files_left++;
   std::map<uint64_t, int> socket_pairs;               // inode -> end of a re-created pair not placed yet
 
   for (const FdState& d : st.fds) {
@@ -396,12 +399,13 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
             break;
           }
           case FdKind::Pipe: {
-            auto it = pipes.find(f.inode);
-            if (it == pipes.end()) {
+            PipeEnds& ends = pipes[f.inode];
+            if (ends.read < 0) {
               int p[2];
               if (pipe2(p, O_CLOEXEC) != 0) throw RestoreError(std::string("cannot create a pipe: ") + strerror(errno));
               if (f.pipe_size) fcntl(p[1], F_SETPIPE_SZ, int(f.pipe_size));
-              it = pipes.emplace(f.inode, std::make_pair(p[0], p[1])).first;
+              ends.read = p[0];
+              ends.write = p[1];
               if (!f.pipe_peer_inside)
                 warnings.push_back(what + ": the other end of the pipe is gone; " +
                                    ((f.flags & O_ACCMODE) == O_RDONLY ? "reads see end-of-file after the buffered data"
@@ -409,16 +413,16 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
             }
             bool read_end = (f.flags & O_ACCMODE) == O_RDONLY;
             if (read_end && f.blob >= 0) {
-              contents.sink(f, it->second.second, BlobSink::InOrder, what);
-              pipe_write_end_sinks[f.inode] = true;
+              contents.sink(f, ends.write, BlobSink::InOrder, what);
+              ends.write_fills = true;
             }
-            fd = fcntl(read_end ? it->second.first : it->second.second, F_DUPFD_CLOEXEC, 3);
+            fd = fcntl(read_end ? ends.read : ends.write, F_DUPFD_CLOEXEC, 3);
             set_status_flags(fd, f.flags);
-            if (--pipe_files_left[f.inode] == 0) {
-              close(it->second.first);
-              if (pipe_write_end_sinks[f.inode]) contents.close_after.push_back(it->second.second);
-              else close(it->second.second);
-              pipes.erase(it);
+            if (--ends.files_left == 0) {
+              close(ends.read);
+              if (ends.write_fills) contents.close_after.push_back(ends.write);
+              else close(ends.write);
+              ends.read = ends.write = -1;
             }
             break;
           }
@@ -480,8 +484,8 @@ FdPlan prepare_fds(const ProcessState& st, const ImageReader& img, std::vector<s
   }
   contents.finish(img);
   for (auto& [inode, ends] : pipes) {
-    close(ends.first);
-    close(ends.second);
+    if (ends.read >= 0) close(ends.read);
+    if (ends.write >= 0) close(ends.write);
   }
   return plan;
 }
