@@ -348,18 +348,16 @@ void enter_restorer(const RestoreContext& c) {
     throw RestoreError("/proc/self/maps of the restoring process is longer than " + std::to_string(text_cap) +
                        " bytes; cannot list the launcher's mappings");
   uint32_t nun = 0;
-  bool too_many = false;
   for (char* line = text; line < text + n;) {
     char* eol = static_cast<char*>(memchr(line, '\n', size_t(text + n - line)));
     if (!eol) eol = text + n;
     unsigned long long s = strtoull(line, &line, 16), e = strtoull(line + 1, nullptr, 16);
     kept.subtract(s, e, [&](uint64_t us, uint64_t ue) {
-      if (nun == 8192) too_many = true;
-      else unmaps[nun++] = {us, ue - us};
+      if (nun == 8192) throw RestoreError("too many launcher mappings to unmap");
+      unmaps[nun++] = {us, ue - us};
     });
     line = eol + 1;
   }
-  if (too_many) throw RestoreError("too many launcher mappings to unmap");
   p.unmaps = uint64_t(unmaps);
   p.nunmaps = nun;
 

@@ -63,9 +63,9 @@ class OpenFileIndex {
  public:
   explicit OpenFileIndex(int32_t pid) : pid_(pid) {}
 
-  // The open file that `c` (with open_file unset) shares, or -1; remembers
-  // where to insert it.
-  int32_t find(const Candidate& c) {
+  // The open file that `c` (with open_file unset) shares, or -1 and where
+  // add() should insert it.
+  int32_t find(const Candidate& c, size_t& insert_at) const {
     size_t lo = 0, hi = sorted_.size();
     while (lo < hi) {
       size_t mid = (lo + hi) / 2;
@@ -74,11 +74,10 @@ class OpenFileIndex {
       if (order < 0) lo = mid + 1;
       else hi = mid;
     }
-    insert_at_ = lo;
+    insert_at = lo;
     return -1;
   }
-  // Adds `c` where the last find() that failed left off.
-  void add(const Candidate& c) { sorted_.insert(sorted_.begin() + long(insert_at_), c); }
+  void add(size_t at, const Candidate& c) { sorted_.insert(sorted_.begin() + long(at), c); }
 
  private:
   // <0, 0 or >0: a before, equal to or after b.
@@ -95,7 +94,6 @@ class OpenFileIndex {
 
   int32_t pid_;
   std::vector<Candidate> sorted_;
-  size_t insert_at_ = 0;
 };
 
 }  // namespace
@@ -146,7 +144,8 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
 
     // Another descriptor for the same open file description?
     Candidate me{fd, uint64_t(sb.st_dev), uint64_t(sb.st_ino), uint32_t(fl), pos, -1};
-    d.open_file = seen.find(me);
+    size_t insert_at = 0;
+    d.open_file = seen.find(me, insert_at);
     if (d.open_file < 0) {
       OpenFile f;
       f.path = path;
@@ -175,7 +174,7 @@ bool capture_fds(ProcessState& st, FileTable& files, FdCapture& fc, bool (*is_ow
       st.open_files.push_back(std::move(f));
       d.open_file = int32_t(st.open_files.size() - 1);
       me.open_file = d.open_file;
-      seen.add(me);
+      seen.add(insert_at, me);
     }
     st.fds.push_back(d);
   }
