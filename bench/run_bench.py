@@ -196,6 +196,18 @@ def cpu_delta(a, b):
             'others_share': others / (wall * ncpu) if wall > 0 else None}
 
 
+def finish_run(result, error, started, cpu0):
+    """Records a run's fatal error (if any) and its end: elapsed time, CPU
+    used by everything on the machine, load average. Returns whether it failed."""
+    if error is not None:
+        result['errors'].append(str(error))
+        print(f'FAILED: {error}', file=sys.stderr, flush=True)
+    result['elapsed_s'] = time.monotonic() - started
+    result['cpu'] = cpu_delta(cpu0, cpu_snapshot())
+    result['machine']['loadavg_end'] = ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    return error is not None
+
+
 # --------------------------------------------------------------- the bench
 
 class Bench:
@@ -406,6 +418,7 @@ class Bench:
         if not self.args.keep:
             os.unlink(image)
         return case
+
 
 
 def app_pace(lines, cps):
@@ -690,7 +703,7 @@ def main():
                    'app_env': args.app_env},
         'cases': [], 'errors': [],
     }
-    failed = False
+    failed, error = False, None
     try:
         if not os.access(bench.ckpt_run, os.X_OK):
             raise BenchError(f'{bench.ckpt_run} is missing: build first (ninja -C {bench.build})')
@@ -729,14 +742,10 @@ def main():
             case['summary'] = s
             result['cases'].append(case)
     except (BenchError, subprocess.TimeoutExpired, OSError, ValueError) as e:
-        failed = True
-        result['errors'].append(str(e))
-        print(f'FAILED: {e}', file=sys.stderr, flush=True)
+        error = e
     finally:
         bench.cleanup()
-    result['elapsed_s'] = time.monotonic() - started
-    result['cpu'] = cpu_delta(cpu0, cpu_snapshot())
-    result['machine']['loadavg_end'] = ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    failed = finish_run(result, error, started, cpu0) or failed
 
     if 'limits' in result:
         print(table(result))

@@ -654,7 +654,7 @@ def main():
         'limits': {}, 'limits_by_rep': {}, 'runs': [], 'errors': [],
     }
     result['params']['variants'] = variants
-    failed = False
+    error = None
     try:
         for prog in ('memwalk', 'tracking_limits'):
             bench.program(prog)
@@ -669,14 +669,10 @@ def main():
                 result['runs'].append(run)
                 print(f'  {run["wall_s"]:.1f} s, {len(run["checkpoints"])} checkpoint(s)', file=sys.stderr, flush=True)
     except (BenchError, subprocess.TimeoutExpired, OSError, ValueError) as e:
-        failed = True
-        result['errors'].append(str(e))
-        print(f'FAILED: {e}', file=sys.stderr, flush=True)
+        error = e
     finally:
         bench.cleanup()
-    result['elapsed_s'] = time.monotonic() - started
-    result['cpu'] = rb.cpu_delta(cpu0, rb.cpu_snapshot())
-    result['machine']['loadavg_end'] = ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    failed = rb.finish_run(result, error, started, cpu0)
     result['limits'] = merge_limits(list(result['limits_by_rep'].values()))
     result['summary'] = summarize(result, args) if result['runs'] else {}
     for r in result['runs']:  # per-iteration data is large: keep the analysis only
